@@ -1,0 +1,299 @@
+//! Four-letter words on the client port, formatted as ZooKeeper 3.8 formats them.
+
+use crate::config::Config;
+use crate::core::Counters;
+use rookery_metrics::RequestStats;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The version clients see: kazoo's `server_version()` parses the part before '-'.
+pub const ZK_COMPAT_VERSION: &str = "3.8.4";
+
+pub fn version_line() -> String {
+    format!(
+        "{ZK_COMPAT_VERSION}-rookery-{}, built on rookery",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The words this server knows, by their value as a big-endian i32 length.
+pub const WORDS: &[&str] = &[
+    "ruok", "isro", "srvr", "stat", "envi", "mntr", "conf", "cons", "crst", "dirs", "dump", "srst",
+    "wchc", "wchp", "wchs",
+];
+
+/// The word a first frame length spells, if it is one we know.
+pub fn word_of(len: i32) -> Option<&'static str> {
+    let bytes = len.to_be_bytes();
+    WORDS.iter().copied().find(|w| w.as_bytes() == bytes)
+}
+
+/// A connection as `cons` and `stat` show it.
+pub struct ConnView {
+    pub addr: SocketAddr,
+    pub session: Option<i64>,
+    pub queued: usize,
+    pub received: u64,
+    pub sent: u64,
+    pub timeout_ms: i32,
+    pub last_zxid: i64,
+    pub age: Duration,
+}
+
+/// What the four-letter words report, copied out of the core.
+pub struct ServerView {
+    pub cfg: Arc<Config>,
+    pub zxid: i64,
+    pub node_count: usize,
+    pub data_size: u64,
+    pub ephemerals_count: usize,
+    pub sessions: usize,
+    pub session_timeouts: Vec<(i64, i32)>,
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+    pub outstanding: usize,
+    pub stats: RequestStats,
+    pub counters: Counters,
+    pub connections: Vec<ConnView>,
+    pub watch_count: usize,
+    pub watched_paths: usize,
+    pub watching_connections: usize,
+    pub watches_by_connection: Vec<(i64, Vec<String>)>,
+    pub uptime: Duration,
+}
+
+fn latency_line(s: &RequestStats) -> String {
+    format!(
+        "Latency min/avg/max: {}/{:.4}/{}\n",
+        s.min_ms().round() as u64,
+        s.avg_ms(),
+        s.max_ms().round() as u64
+    )
+}
+
+fn conn_line(c: &ConnView) -> String {
+    format!(
+        " /{}[1](queued={},recved={},sent={},sid=0x{:x},est={},to={},lzxid=0x{:x})\n",
+        c.addr,
+        c.queued,
+        c.received,
+        c.sent,
+        c.session.unwrap_or(0),
+        c.age.as_millis(),
+        c.timeout_ms,
+        c.last_zxid
+    )
+}
+
+fn summary(v: &ServerView, out: &mut String) {
+    out.push_str(&latency_line(&v.stats));
+    let _ = write!(
+        out,
+        "Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+        v.stats.packets_received,
+        v.stats.packets_sent,
+        v.connections.len(),
+        v.outstanding,
+        v.zxid,
+        v.node_count
+    );
+}
+
+fn open_fds() -> (u64, u64) {
+    let open = std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count() as u64)
+        .unwrap_or(0);
+    let max = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0);
+    (open, max)
+}
+
+/// The text a word answers with.
+pub fn four_letter(word: &str, v: &ServerView) -> String {
+    let mut out = String::new();
+    match word {
+        "ruok" => out.push_str("imok"),
+        "isro" => out.push_str("rw"),
+        "srvr" => {
+            let _ = writeln!(out, "Zookeeper version: {}", version_line());
+            summary(v, &mut out);
+        }
+        "stat" => {
+            let _ = writeln!(out, "Zookeeper version: {}", version_line());
+            out.push_str("Clients:\n");
+            for c in &v.connections {
+                out.push_str(&conn_line(c));
+            }
+            out.push('\n');
+            summary(v, &mut out);
+        }
+        "cons" => {
+            for c in &v.connections {
+                out.push_str(&conn_line(c));
+            }
+            out.push('\n');
+        }
+        "envi" => {
+            out.push_str("Environment:\n");
+            let _ = writeln!(out, "zookeeper.version={}", version_line());
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "localhost".into());
+            let _ = writeln!(out, "host.name={host}");
+            let _ = writeln!(out, "rookery.version={}", env!("CARGO_PKG_VERSION"));
+            let _ = writeln!(out, "os.name={}", std::env::consts::OS);
+            let _ = writeln!(out, "os.arch={}", std::env::consts::ARCH);
+            if let Ok(dir) = std::env::current_dir() {
+                let _ = writeln!(out, "user.dir={}", dir.display());
+            }
+            let _ = writeln!(out, "process.id={}", std::process::id());
+        }
+        "conf" => {
+            let c = &v.cfg;
+            let _ = writeln!(out, "clientPort={}", c.client_port.unwrap_or(0));
+            let _ = writeln!(out, "secureClientPort=-1");
+            let _ = writeln!(out, "dataDir={}", c.data_dir.display());
+            let _ = writeln!(
+                out,
+                "dataLogDir={}",
+                c.data_log_dir.as_ref().unwrap_or(&c.data_dir).display()
+            );
+            let _ = writeln!(out, "tickTime={}", c.tick_time_ms);
+            let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
+            let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout_ms);
+            let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout_ms);
+            let _ = writeln!(out, "clientPortListenBacklog=-1");
+            let _ = writeln!(out, "serverId={}", c.my_id.unwrap_or(0));
+            let _ = writeln!(out, "metricsProvider.httpPort={}", c.metrics_http_port);
+        }
+        "mntr" => {
+            let (fds, max_fds) = open_fds();
+            let s = &v.stats;
+            let lines: Vec<(&str, String)> = vec![
+                ("zk_version", version_line()),
+                ("zk_server_state", "standalone".into()),
+                ("zk_avg_latency", format!("{:.4}", s.avg_ms())),
+                ("zk_max_latency", format!("{}", s.max_ms().round() as u64)),
+                ("zk_min_latency", format!("{}", s.min_ms().round() as u64)),
+                ("zk_packets_received", s.packets_received.to_string()),
+                ("zk_packets_sent", s.packets_sent.to_string()),
+                ("zk_num_alive_connections", v.connections.len().to_string()),
+                ("zk_outstanding_requests", v.outstanding.to_string()),
+                ("zk_znode_count", v.node_count.to_string()),
+                ("zk_watch_count", v.watch_count.to_string()),
+                ("zk_ephemerals_count", v.ephemerals_count.to_string()),
+                ("zk_approximate_data_size", v.data_size.to_string()),
+                ("zk_open_file_descriptor_count", fds.to_string()),
+                ("zk_max_file_descriptor_count", max_fds.to_string()),
+                ("zk_global_sessions", v.sessions.to_string()),
+                ("zk_uptime", v.uptime.as_millis().to_string()),
+                ("zk_fsync_count", v.counters.fsyncs.to_string()),
+                ("zk_txns_logged", v.counters.txns_logged.to_string()),
+                ("zk_bad_frames", v.counters.bad_frames.to_string()),
+                (
+                    "zk_connection_rejected",
+                    v.counters.connections_rejected.to_string(),
+                ),
+                (
+                    "zk_stale_sessions_expired",
+                    v.counters.sessions_expired.to_string(),
+                ),
+            ];
+            for (k, val) in lines {
+                let _ = writeln!(out, "{k}\t{val}");
+            }
+        }
+        "wchs" => {
+            let _ = writeln!(
+                out,
+                "{} connections watching {} paths\nTotal watches:{}",
+                v.watching_connections, v.watched_paths, v.watch_count
+            );
+        }
+        "wchc" => {
+            for (session, paths) in &v.watches_by_connection {
+                let _ = writeln!(out, "0x{session:x}");
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+        }
+        "wchp" => {
+            let mut by_path: std::collections::BTreeMap<&String, Vec<i64>> = Default::default();
+            for (session, paths) in &v.watches_by_connection {
+                for p in paths {
+                    by_path.entry(p).or_default().push(*session);
+                }
+            }
+            for (p, sessions) in by_path {
+                let _ = writeln!(out, "{p}");
+                for s in sessions {
+                    let _ = writeln!(out, "\t0x{s:x}");
+                }
+            }
+        }
+        "dump" => {
+            let _ = writeln!(
+                out,
+                "SessionTracker dump:\nGlobal Sessions({}):",
+                v.sessions
+            );
+            for (id, t) in &v.session_timeouts {
+                let _ = writeln!(out, "0x{id:x}\t{t}ms");
+            }
+            let with: Vec<_> = v.ephemerals.iter().filter(|(_, e)| !e.is_empty()).collect();
+            let _ = writeln!(
+                out,
+                "ephemeral nodes dump:\nSessions with Ephemerals ({}):",
+                with.len()
+            );
+            for (id, paths) in with {
+                let _ = writeln!(out, "0x{id:x}:");
+                for p in paths {
+                    let _ = writeln!(out, "\t{p}");
+                }
+            }
+        }
+        "dirs" => {
+            let size = dir_size(&v.cfg.storage_dir());
+            let _ = writeln!(out, "datadir_size: {size}\nlogdir_size: {size}");
+        }
+        "srst" => out.push_str("Server stats reset.\n"),
+        "crst" => out.push_str("Connection stats reset.\n"),
+        _ => {}
+    }
+    out
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_recognised_by_their_length_value() {
+        assert_eq!(word_of(0x72756f6b), Some("ruok"));
+        assert_eq!(word_of(0x73727672), Some("srvr"));
+        assert_eq!(word_of(45), None);
+    }
+}

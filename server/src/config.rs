@@ -1,0 +1,474 @@
+//! zoo.cfg and myid, read as ZooKeeper reads them. A bad value stops start-up
+//! with the file, the line and the reason; an unknown key is only a warning.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}: {reason}")]
+    Line {
+        file: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{file}: {reason}")]
+    File { file: String, reason: String },
+}
+
+/// One `server.N=host:quorumPort:electionPort[:role][;clientHost:clientPort]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerSpec {
+    pub id: u64,
+    pub host: String,
+    pub quorum_port: u16,
+    pub election_port: u16,
+    pub observer: bool,
+    pub client: Option<String>,
+}
+
+/// Everything Rookery reads from zoo.cfg.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub tick_time_ms: u32,
+    pub init_limit: u32,
+    pub sync_limit: u32,
+    pub data_dir: PathBuf,
+    pub data_log_dir: Option<PathBuf>,
+    pub client_port: Option<u16>,
+    pub client_port_address: Option<String>,
+    pub max_client_cnxns: u32,
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    pub servers: Vec<ServerSpec>,
+    pub four_letter_whitelist: Vec<String>,
+    pub admin_enable_server: bool,
+    pub admin_server_address: String,
+    pub admin_server_port: u16,
+    pub metrics_provider_class: Option<String>,
+    pub metrics_http_host: String,
+    pub metrics_http_port: u16,
+    pub jute_max_buffer: usize,
+    pub super_digest: Option<String>,
+    pub extended_types_enabled: bool,
+    pub autopurge_snap_retain_count: u32,
+    pub autopurge_purge_interval_hours: u32,
+    pub reconfig_enabled: bool,
+    pub read_only_mode_enabled: bool,
+    pub container_check_interval_ms: u64,
+    pub my_id: Option<u64>,
+    /// Keys given in the file, as written (for `conf`).
+    pub raw: BTreeMap<String, String>,
+    pub warnings: Vec<String>,
+}
+
+/// Keys ZooKeeper accepts that Rookery has no use for (JVM, Netty, TLS keystores,
+/// SASL providers): read without a warning.
+const JAVA_ONLY_KEYS: &[&str] = &[
+    "serverCnxnFactory",
+    "standaloneEnabled",
+    "peerType",
+    "dynamicConfigFile",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "snapCount",
+    "preAllocSize",
+    "globalOutstandingLimit",
+    "syncEnabled",
+    "quorumListenOnAllIPs",
+    "electionAlg",
+    "forceSync",
+    "skipACL",
+    "admin.commandURL",
+    "admin.idleTimeout",
+    "sslQuorum",
+    "portUnification",
+    "jaasLoginConfig",
+];
+
+impl Config {
+    /// Defaults of a zoo.cfg that sets nothing but dataDir.
+    fn defaults(file: &Path) -> Config {
+        Config {
+            file: file.to_path_buf(),
+            tick_time_ms: 3000,
+            init_limit: 10,
+            sync_limit: 5,
+            data_dir: PathBuf::new(),
+            data_log_dir: None,
+            client_port: None,
+            client_port_address: None,
+            max_client_cnxns: 60,
+            min_session_timeout_ms: 0,
+            max_session_timeout_ms: 0,
+            servers: Vec::new(),
+            four_letter_whitelist: vec!["srvr".to_string()],
+            admin_enable_server: true,
+            admin_server_address: "127.0.0.1".to_string(),
+            admin_server_port: 8080,
+            metrics_provider_class: None,
+            metrics_http_host: "127.0.0.1".to_string(),
+            metrics_http_port: 7000,
+            jute_max_buffer: 0xfffff,
+            super_digest: None,
+            extended_types_enabled: false,
+            autopurge_snap_retain_count: 3,
+            autopurge_purge_interval_hours: 0,
+            reconfig_enabled: false,
+            read_only_mode_enabled: false,
+            container_check_interval_ms: 60_000,
+            my_id: None,
+            raw: BTreeMap::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Reads zoo.cfg and then `dataDir/myid`.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError::File {
+            file: file.display().to_string(),
+            reason: format!("cannot read: {e}"),
+        })?;
+        let mut cfg = Config::parse(file, &text)?;
+        cfg.read_my_id()?;
+        Ok(cfg)
+    }
+
+    /// Parses zoo.cfg text (Java properties: `key=value`, `#` and `!` comments).
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut cfg = Config::defaults(file);
+        let mut min_set = false;
+        let mut max_set = false;
+        let mut have_data_dir = false;
+        let mut admin_port_line = 0usize;
+        for (idx, raw_line) in text.lines().enumerate() {
+            let line_no = idx + 1;
+            let line = raw_line.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let err = |reason: String| ConfigError::Line {
+                file: file.display().to_string(),
+                line: line_no,
+                reason,
+            };
+            let Some((key, value)) = line.split_once(['=', ':']) else {
+                return Err(err(format!("expected key=value, found {line:?}")));
+            };
+            let key = key.trim();
+            let value = value.trim();
+            cfg.raw.insert(key.to_string(), value.to_string());
+            let num = |what: &str| -> Result<u64, ConfigError> {
+                value
+                    .parse::<u64>()
+                    .map_err(|_| err(format!("{key}: {what} expected, found {value:?}")))
+            };
+            let boolean = || -> Result<bool, ConfigError> {
+                match value.to_ascii_lowercase().as_str() {
+                    "true" | "yes" => Ok(true),
+                    "false" | "no" => Ok(false),
+                    _ => Err(err(format!(
+                        "{key}: true or false expected, found {value:?}"
+                    ))),
+                }
+            };
+            let port = || -> Result<u16, ConfigError> {
+                value
+                    .parse::<u16>()
+                    .map_err(|_| err(format!("{key}: a port (0-65535) expected, found {value:?}")))
+            };
+            match key {
+                "tickTime" => {
+                    let v = num("a number of milliseconds")?;
+                    if v == 0 || v > u32::MAX as u64 {
+                        return Err(err(format!("tickTime must be positive, found {value}")));
+                    }
+                    cfg.tick_time_ms = v as u32;
+                }
+                "initLimit" => cfg.init_limit = num("a number of ticks")? as u32,
+                "syncLimit" => cfg.sync_limit = num("a number of ticks")? as u32,
+                "dataDir" => {
+                    if value.is_empty() {
+                        return Err(err("dataDir is empty".into()));
+                    }
+                    cfg.data_dir = PathBuf::from(value);
+                    have_data_dir = true;
+                }
+                "dataLogDir" => cfg.data_log_dir = Some(PathBuf::from(value)),
+                "clientPort" => cfg.client_port = Some(port()?),
+                "clientPortAddress" => cfg.client_port_address = Some(value.to_string()),
+                "maxClientCnxns" => cfg.max_client_cnxns = num("a count")? as u32,
+                "minSessionTimeout" => {
+                    cfg.min_session_timeout_ms = num("milliseconds")? as u32;
+                    min_set = true;
+                }
+                "maxSessionTimeout" => {
+                    cfg.max_session_timeout_ms = num("milliseconds")? as u32;
+                    max_set = true;
+                }
+                "4lw.commands.whitelist" => {
+                    cfg.four_letter_whitelist = value
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
+                }
+                "admin.enableServer" => cfg.admin_enable_server = boolean()?,
+                "admin.serverAddress" => cfg.admin_server_address = value.to_string(),
+                "admin.serverPort" => {
+                    cfg.admin_server_port = port()?;
+                    admin_port_line = line_no;
+                }
+                "metricsProvider.className" => cfg.metrics_provider_class = Some(value.to_string()),
+                "metricsProvider.httpHost" => cfg.metrics_http_host = value.to_string(),
+                "metricsProvider.httpPort" => cfg.metrics_http_port = port()?,
+                "jute.maxbuffer" => {
+                    let v = num("a number of bytes")?;
+                    if v == 0 || v > i32::MAX as u64 {
+                        return Err(err(format!("jute.maxbuffer out of range: {value}")));
+                    }
+                    cfg.jute_max_buffer = v as usize;
+                }
+                "DigestAuthenticationProvider.superDigest"
+                | "zookeeper.DigestAuthenticationProvider.superDigest" => {
+                    if value.split(':').count() != 2 {
+                        return Err(err(format!(
+                            "{key}: expected user:base64digest, found {value:?}"
+                        )));
+                    }
+                    cfg.super_digest = Some(value.to_string());
+                }
+                "extendedTypesEnabled" | "zookeeper.extendedTypesEnabled" => {
+                    cfg.extended_types_enabled = boolean()?
+                }
+                "autopurge.snapRetainCount" => {
+                    cfg.autopurge_snap_retain_count = num("a count")? as u32
+                }
+                "autopurge.purgeInterval" => {
+                    cfg.autopurge_purge_interval_hours = num("hours")? as u32
+                }
+                "reconfigEnabled" => cfg.reconfig_enabled = boolean()?,
+                "readonlymode.enabled" => cfg.read_only_mode_enabled = boolean()?,
+                "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
+                    cfg.container_check_interval_ms = num("milliseconds")?.max(1)
+                }
+                k if k.starts_with("server.") => {
+                    let spec = parse_server(k, value).map_err(err)?;
+                    if cfg.servers.iter().any(|s| s.id == spec.id) {
+                        return Err(err(format!("{k} given twice")));
+                    }
+                    cfg.servers.push(spec);
+                }
+                k if JAVA_ONLY_KEYS.contains(&k)
+                    || k.starts_with("ssl.")
+                    || k.starts_with("authProvider.")
+                    || k.starts_with("group.")
+                    || k.starts_with("weight.") =>
+                {
+                    tracing::debug!(key = k, "zoo.cfg key has no effect in rookery");
+                }
+                k => cfg.warnings.push(format!(
+                    "{}:{line_no}: unknown key {k:?} ignored",
+                    file.display()
+                )),
+            }
+        }
+        if !have_data_dir {
+            return Err(ConfigError::File {
+                file: file.display().to_string(),
+                reason: "dataDir is not set".into(),
+            });
+        }
+        if cfg.client_port.is_none() && !cfg.servers.iter().any(|s| s.client.is_some()) {
+            return Err(ConfigError::File {
+                file: file.display().to_string(),
+                reason: "clientPort is not set".into(),
+            });
+        }
+        if !min_set {
+            cfg.min_session_timeout_ms = cfg.tick_time_ms * 2;
+        }
+        if !max_set {
+            cfg.max_session_timeout_ms = cfg.tick_time_ms * 20;
+        }
+        if cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
+            return Err(ConfigError::File {
+                file: file.display().to_string(),
+                reason: format!(
+                    "minSessionTimeout ({}) is larger than maxSessionTimeout ({})",
+                    cfg.min_session_timeout_ms, cfg.max_session_timeout_ms
+                ),
+            });
+        }
+        if cfg.admin_enable_server
+            && admin_port_line > 0
+            && Some(cfg.admin_server_port) == cfg.client_port
+        {
+            return Err(ConfigError::Line {
+                file: file.display().to_string(),
+                line: admin_port_line,
+                reason: "admin.serverPort equals clientPort".into(),
+            });
+        }
+        Ok(cfg)
+    }
+
+    fn read_my_id(&mut self) -> Result<(), ConfigError> {
+        let path = self.data_dir.join("myid");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let id = text.trim().parse::<u64>().map_err(|_| ConfigError::File {
+                    file: path.display().to_string(),
+                    reason: format!("myid must be a number, found {:?}", text.trim()),
+                })?;
+                self.my_id = Some(id);
+            }
+            Err(_) if self.servers.len() <= 1 => {}
+            Err(e) => {
+                return Err(ConfigError::File {
+                    file: path.display().to_string(),
+                    reason: format!("cannot read myid ({e}); an ensemble member needs one"),
+                })
+            }
+        }
+        Ok(())
+    }
+
+    /// ZooKeeper runs standalone with no server lines or a single one.
+    pub fn is_standalone(&self) -> bool {
+        self.servers.len() <= 1
+    }
+
+    /// Where clients connect.
+    pub fn client_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let host = self
+            .client_port_address
+            .clone()
+            .unwrap_or_else(|| "0.0.0.0".to_string());
+        let port = self.client_port.unwrap_or(2181);
+        format!("{host}:{port}")
+            .parse::<SocketAddr>()
+            .or_else(|_| {
+                use std::net::ToSocketAddrs;
+                (host.as_str(), port)
+                    .to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or(())
+            })
+            .map_err(|_| ConfigError::File {
+                file: self.file.display().to_string(),
+                reason: format!("clientPortAddress {host:?} does not resolve"),
+            })
+    }
+
+    /// Clamps a requested session timeout to [min, max].
+    pub fn clamp_session_timeout(&self, requested_ms: i32) -> i32 {
+        let min = self.min_session_timeout_ms as i64;
+        let max = self.max_session_timeout_ms as i64;
+        (requested_ms as i64).clamp(min, max) as i32
+    }
+
+    pub fn four_letter_allowed(&self, word: &str) -> bool {
+        self.four_letter_whitelist
+            .iter()
+            .any(|w| w == "*" || w == word)
+            || (word == "isro" && self.read_only_mode_enabled)
+    }
+
+    /// Where RocksDB lives: dataLogDir if set (the log is the durable part), else dataDir.
+    pub fn storage_dir(&self) -> PathBuf {
+        self.data_log_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.clone())
+            .join("rocksdb")
+    }
+}
+
+fn parse_server(key: &str, value: &str) -> Result<ServerSpec, String> {
+    let id = key["server.".len()..]
+        .parse::<u64>()
+        .map_err(|_| format!("{key}: server id must be a number"))?;
+    let (addr, client) = match value.split_once(';') {
+        Some((a, c)) => (a.trim(), Some(c.trim().to_string())),
+        None => (value, None),
+    };
+    let parts: Vec<&str> = addr.split(':').collect();
+    if parts.len() < 3 || parts.len() > 4 {
+        return Err(format!(
+            "{key}: expected host:quorumPort:electionPort[:participant|observer], found {value:?}"
+        ));
+    }
+    let port = |s: &str, what: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("{key}: {what} {s:?} is not a port"))
+    };
+    let observer = match parts.get(3).copied() {
+        None | Some("participant") => false,
+        Some("observer") => true,
+        Some(other) => return Err(format!("{key}: unknown role {other:?}")),
+    };
+    Ok(ServerSpec {
+        id,
+        host: parts[0].to_string(),
+        quorum_port: port(parts[1], "quorum port")?,
+        election_port: port(parts[2], "election port")?,
+        observer,
+        client,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("zoo.cfg"), text)
+    }
+
+    #[test]
+    fn reads_zookeeper_keys_and_derives_timeouts() {
+        let cfg = parse(
+            "tickTime=2000\ndataDir=/tmp/x\nclientPort=2181\n4lw.commands.whitelist=*\n\
+             server.1=localhost:2888:3888:participant;0.0.0.0:2181\nfoo.bar=1\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.min_session_timeout_ms, 4000);
+        assert_eq!(cfg.max_session_timeout_ms, 40000);
+        assert_eq!(cfg.clamp_session_timeout(800), 4000);
+        assert_eq!(cfg.clamp_session_timeout(100000), 40000);
+        assert!(cfg.is_standalone());
+        assert!(cfg.four_letter_allowed("envi"));
+        assert_eq!(cfg.warnings.len(), 1);
+        assert!(cfg.warnings[0].contains("zoo.cfg:6"));
+    }
+
+    #[test]
+    fn bad_values_name_the_line() {
+        let e = parse("dataDir=/tmp\nclientPort=2181\ntickTime=abc\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "zoo.cfg:3: tickTime: a number of milliseconds expected, found \"abc\""
+        );
+        let e = parse("dataDir=/tmp\nclientPort=99999\n").unwrap_err();
+        assert!(e.to_string().starts_with("zoo.cfg:2: clientPort"), "{e}");
+        let e = parse("dataDir=/tmp\nclientPort=1\nserver.1=host:1\n").unwrap_err();
+        assert!(e.to_string().starts_with("zoo.cfg:3: server.1"), "{e}");
+        assert!(parse("clientPort=1\n")
+            .unwrap_err()
+            .to_string()
+            .contains("dataDir"));
+    }
+
+    #[test]
+    fn whitelist_defaults_to_srvr() {
+        let cfg = parse("dataDir=/tmp\nclientPort=1\n").unwrap();
+        assert!(cfg.four_letter_allowed("srvr"));
+        assert!(!cfg.four_letter_allowed("ruok"));
+    }
+}

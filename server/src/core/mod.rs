@@ -1,0 +1,1055 @@
+//! The core: the one task that owns the tree, the sessions, the watches and the
+//! connections' request queues. Reads are answered from the applied tree; writes
+//! are prepared into Txns, made durable by the storage writer (group commit), then
+//! applied in zxid order, firing watches before the owner's reply.
+//!
+//! Per-connection order: a read waits for every earlier write of its connection to
+//! be applied, so replies leave in request order and a session reads its own writes.
+
+pub mod reply;
+
+use crate::config::Config;
+use crate::prep::{Prep, PrepContext};
+use crate::proto::{
+    add_watch_mode, op, perms, xid, ConnectRequest, ConnectResponse, DecodeError, ErrorCode, Id,
+    Request, SetWatches,
+};
+use crate::session::{self, ExpiryTracker};
+use crate::storage::writer::{StorageCmd, StorageEvent, StorageHandle};
+use crate::storage::StateDelta;
+use crate::tree::watch::{ConnId, Table, WatchRegistry};
+use crate::tree::{acl, Change, DataTree, NodeKind, OpResult};
+use crate::txn::{Txn, TxnBody};
+use reply::ReadResult;
+use rookery_metrics::RequestStats;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Bytes or a close instruction for a connection's writer.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Vec<u8>),
+    /// Flush what was queued, then close the socket.
+    Close,
+}
+
+pub type Outbox = mpsc::UnboundedSender<Outbound>;
+
+/// Messages from the network edge to the core.
+#[derive(Debug)]
+pub enum CoreMsg {
+    Open {
+        conn: ConnId,
+        addr: SocketAddr,
+        out: Outbox,
+    },
+    Connect {
+        conn: ConnId,
+        req: ConnectRequest,
+    },
+    Request {
+        conn: ConnId,
+        xid: i32,
+        opcode: i32,
+        body: Result<Request, DecodeError>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    /// A four-letter word: the core answers with the text.
+    FourLetter {
+        word: String,
+        reply: oneshot::Sender<String>,
+    },
+    /// A frame that broke the protocol was seen and its connection closed.
+    BadFrame,
+}
+
+struct Queued {
+    xid: i32,
+    opcode: i32,
+    body: Result<Request, DecodeError>,
+    received: Instant,
+}
+
+struct Conn {
+    addr: SocketAddr,
+    out: Outbox,
+    session: Option<i64>,
+    ids: Vec<Id>,
+    queue: VecDeque<Queued>,
+    inflight_writes: usize,
+    awaiting_session: bool,
+    closed: bool,
+    /// Whether the client's ConnectRequest carried the readOnly byte.
+    read_only_byte: Option<bool>,
+    timeout_ms: i32,
+    received: u64,
+    sent: u64,
+    opened: Instant,
+    last_zxid: i64,
+}
+
+impl Conn {
+    fn send(&mut self, frame: Vec<u8>) {
+        self.sent += 1;
+        let _ = self.out.send(Outbound::Frame(frame));
+    }
+
+    fn close(&mut self) {
+        self.closed = true;
+        self.queue.clear();
+        let _ = self.out.send(Outbound::Close);
+    }
+}
+
+/// Who is waiting for a Txn to be applied.
+enum Origin {
+    None,
+    Request {
+        conn: ConnId,
+        xid: i32,
+        opcodes: Vec<i32>,
+        received: Instant,
+        close_after: bool,
+    },
+    Connect {
+        conn: ConnId,
+    },
+}
+
+struct Inflight {
+    txn: Txn,
+    origin: Origin,
+}
+
+/// Numbers for four-letter words and metrics.
+#[derive(Debug, Default, Clone)]
+pub struct Counters {
+    pub bad_frames: u64,
+    pub connections_rejected: u64,
+    pub sessions_expired: u64,
+    pub fsyncs: u64,
+    pub fsync_micros_total: u64,
+    pub txns_logged: u64,
+}
+
+pub struct Core {
+    cfg: Arc<Config>,
+    tree: DataTree,
+    prep: Prep,
+    watches: WatchRegistry,
+    conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    expiry: ExpiryTracker,
+    inflight: VecDeque<Inflight>,
+    next_zxid: i64,
+    storage: StorageHandle,
+    stats: RequestStats,
+    counters: Counters,
+    session_ids: session::IdGenerator,
+    started: Instant,
+    last_sweep: Instant,
+    delta: StateDeltaBuilder,
+    applied_since_trim: u64,
+}
+
+/// Accumulates the touched keys of a group of applied Txns into one state write.
+#[derive(Default)]
+struct StateDeltaBuilder {
+    paths: BTreeSet<String>,
+    sessions: BTreeSet<i64>,
+}
+
+/// How many applied Txns between log trims, and how many zxids of log to keep.
+const TRIM_EVERY: u64 = 10_000;
+const LOG_WINDOW: i64 = 100_000;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Core {
+    pub fn new(cfg: Arc<Config>, tree: DataTree, epoch: i64, storage: StorageHandle) -> Core {
+        let now = Instant::now();
+        let mut expiry = ExpiryTracker::default();
+        for (id, s) in tree.sessions() {
+            expiry.touch(*id, s.timeout_ms, now);
+        }
+        let server_id = cfg.my_id.unwrap_or(0);
+        Core {
+            next_zxid: (epoch << 32) + 1,
+            session_ids: session::IdGenerator::new(server_id, now_ms()),
+            tree,
+            prep: Prep::default(),
+            watches: WatchRegistry::default(),
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            expiry,
+            inflight: VecDeque::new(),
+            storage,
+            stats: RequestStats::default(),
+            counters: Counters::default(),
+            started: now,
+            last_sweep: now,
+            delta: StateDeltaBuilder::default(),
+            applied_since_trim: 0,
+            cfg,
+        }
+    }
+
+    /// Runs until the edge goes away or storage fails. Returns an error message on failure.
+    pub async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<CoreMsg>,
+        mut storage_events: mpsc::UnboundedReceiver<StorageEvent>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                ev = storage_events.recv() => match ev {
+                    Some(StorageEvent::Persisted { upto, entries, fsync_micros }) => {
+                        self.counters.fsyncs += 1;
+                        self.counters.fsync_micros_total += fsync_micros;
+                        self.counters.txns_logged += entries as u64;
+                        self.commit_upto(upto);
+                    }
+                    Some(StorageEvent::Failed(e)) => return Err(format!("storage failed: {e}")),
+                    None => return Err("storage writer stopped".into()),
+                },
+                msg = rx.recv() => match msg {
+                    Some(m) => self.handle(m),
+                    None => return Ok(()),
+                },
+                _ = tick.tick() => self.on_tick(),
+                _ = shutdown.changed() => {
+                    for c in self.conns.values_mut() {
+                        c.close();
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: CoreMsg) {
+        match msg {
+            CoreMsg::Open { conn, addr, out } => self.open(conn, addr, out),
+            CoreMsg::Connect { conn, req } => self.connect(conn, req),
+            CoreMsg::Request {
+                conn,
+                xid,
+                opcode,
+                body,
+            } => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                c.received += 1;
+                self.stats.packet_received();
+                if let Some(s) = c.session {
+                    if let Some(t) = self.expiry.timeout_of(s) {
+                        self.expiry.touch(s, t, Instant::now());
+                    }
+                }
+                c.queue.push_back(Queued {
+                    xid,
+                    opcode,
+                    body,
+                    received: Instant::now(),
+                });
+                self.drain(conn);
+            }
+            CoreMsg::Closed { conn } => self.closed(conn),
+            CoreMsg::FourLetter { word, reply } => {
+                let _ = reply.send(crate::admin::four_letter(&word, &self.snapshot_view()));
+                if word == "srst" {
+                    self.stats.reset();
+                }
+                if word == "crst" {
+                    for c in self.conns.values_mut() {
+                        c.received = 0;
+                        c.sent = 0;
+                    }
+                }
+            }
+            CoreMsg::BadFrame => self.counters.bad_frames += 1,
+        }
+    }
+
+    fn open(&mut self, conn: ConnId, addr: SocketAddr, out: Outbox) {
+        let max = self.cfg.max_client_cnxns as usize;
+        let same_ip = self
+            .conns
+            .values()
+            .filter(|c| c.addr.ip() == addr.ip())
+            .count();
+        let mut c = Conn {
+            addr,
+            out,
+            session: None,
+            ids: vec![Id::new("ip", &addr.ip().to_string())],
+            queue: VecDeque::new(),
+            inflight_writes: 0,
+            awaiting_session: true,
+            closed: false,
+            read_only_byte: None,
+            timeout_ms: 0,
+            received: 0,
+            sent: 0,
+            opened: Instant::now(),
+            last_zxid: 0,
+        };
+        if max > 0 && same_ip >= max {
+            tracing::warn!(%addr, max, "too many connections from one address (maxClientCnxns)");
+            self.counters.connections_rejected += 1;
+            c.close();
+            return;
+        }
+        self.conns.insert(conn, c);
+    }
+
+    fn closed(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            if let Some(s) = c.session {
+                if self.session_conn.get(&s) == Some(&conn) {
+                    self.session_conn.remove(&s);
+                }
+            }
+        }
+        self.watches.remove_conn(conn);
+    }
+
+    fn connect(&mut self, conn: ConnId, req: ConnectRequest) {
+        let last_applied = self.tree.last_zxid();
+        let timeout = self.cfg.clamp_session_timeout(req.timeout_ms);
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.read_only_byte = req.read_only;
+        c.received += 1;
+        self.stats.packet_received();
+        if req.last_zxid_seen > last_applied {
+            tracing::info!(
+                client_zxid = format!("0x{:x}", req.last_zxid_seen),
+                our_zxid = format!("0x{:x}", last_applied),
+                "refusing a client that has seen a later zxid than ours"
+            );
+            c.close();
+            return;
+        }
+        c.timeout_ms = timeout;
+        if req.session_id == 0 {
+            let id = self.session_ids.allocate();
+            let passwd = session::new_password();
+            let zxid = self.alloc_zxid();
+            self.submit(
+                Txn {
+                    zxid,
+                    time_ms: now_ms(),
+                    session_id: id,
+                    body: TxnBody::CreateSession {
+                        timeout_ms: timeout,
+                        passwd,
+                    },
+                },
+                Origin::Connect { conn },
+            );
+            return;
+        }
+        let valid = self
+            .tree
+            .session(req.session_id)
+            .is_some_and(|s| s.passwd == req.passwd)
+            && !self.expiry.is_closing(req.session_id);
+        if !valid {
+            let frame = ConnectResponse::expired(req.read_only).encode_frame();
+            c.send(frame);
+            c.close();
+            return;
+        }
+        let passwd = req.passwd.clone();
+        self.bind_session(conn, req.session_id, timeout, passwd);
+    }
+
+    /// Attaches a session to a connection, replacing any older connection of it.
+    fn bind_session(&mut self, conn: ConnId, session: i64, timeout: i32, passwd: Vec<u8>) {
+        if let Some(old) = self.session_conn.insert(session, conn) {
+            if old != conn {
+                if let Some(oc) = self.conns.get_mut(&old) {
+                    oc.session = None;
+                    oc.close();
+                }
+            }
+        }
+        self.expiry.touch(session, timeout, Instant::now());
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.session = Some(session);
+        c.awaiting_session = false;
+        let resp = ConnectResponse {
+            timeout_ms: timeout,
+            session_id: session,
+            passwd,
+            read_only: c.read_only_byte.map(|_| false),
+        };
+        c.send(resp.encode_frame());
+        self.drain(conn);
+    }
+
+    fn alloc_zxid(&mut self) -> i64 {
+        let z = self.next_zxid;
+        self.next_zxid += 1;
+        z
+    }
+
+    fn submit(&mut self, txn: Txn, origin: Origin) {
+        self.storage
+            .send(StorageCmd::Append(vec![(txn.zxid, txn.encode())]));
+        self.inflight.push_back(Inflight { txn, origin });
+    }
+
+    /// Serves a connection's queue in order until it meets a read that must wait
+    /// for an earlier write, or the queue is empty.
+    fn drain(&mut self, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.awaiting_session || c.closed {
+                return;
+            }
+            let Some(front) = c.queue.front() else {
+                return;
+            };
+            let is_write =
+                matches!(&front.body, Ok(r) if r.is_write() && front.opcode != op::CHECK);
+            if !is_write && c.inflight_writes > 0 {
+                return;
+            }
+            let Some(q) = c.queue.pop_front() else {
+                return;
+            };
+            let session = c.session.unwrap_or(0);
+            if is_write {
+                c.inflight_writes += 1;
+                self.write_request(conn, session, q);
+            } else {
+                self.read_request(conn, session, q);
+            }
+        }
+    }
+
+    fn write_request(&mut self, conn: ConnId, session: i64, q: Queued) {
+        let Ok(req) = q.body else {
+            return;
+        };
+        let close_after = matches!(req, Request::CloseSession);
+        let opcodes = match &req {
+            Request::Multi(ops) => ops.iter().map(|o| o.opcode()).collect(),
+            other => vec![other.opcode()],
+        };
+        let zxid = self.alloc_zxid();
+        let body = if self.expiry.is_closing(session) || self.tree.session(session).is_none() {
+            TxnBody::Error(ErrorCode::SessionExpired)
+        } else if close_after {
+            self.expiry.mark_closing(session);
+            self.prep.prep_close_session(&self.tree, session, zxid)
+        } else {
+            let ids = &self.conns[&conn].ids;
+            let ctx = PrepContext {
+                session_id: session,
+                ids,
+                zxid,
+                extended_types: self.cfg.extended_types_enabled,
+            };
+            self.prep.prep_write(&self.tree, &ctx, &req)
+        };
+        self.submit(
+            Txn {
+                zxid,
+                time_ms: now_ms(),
+                session_id: session,
+                body,
+            },
+            Origin::Request {
+                conn,
+                xid: q.xid,
+                opcodes,
+                received: q.received,
+                close_after,
+            },
+        );
+    }
+
+    /// Applies every in-flight Txn up to `upto`, in order, replying to their owners.
+    fn commit_upto(&mut self, upto: i64) {
+        while self.inflight.front().is_some_and(|i| i.txn.zxid <= upto) {
+            let Some(Inflight { txn, origin }) = self.inflight.pop_front() else {
+                break;
+            };
+            self.apply_committed(txn, origin);
+        }
+        self.prep.applied(upto.min(self.tree.last_zxid()));
+        self.flush_state();
+    }
+
+    fn apply_committed(&mut self, txn: Txn, origin: Origin) {
+        let applied = self.tree.apply(&txn);
+        self.delta
+            .paths
+            .extend(applied.touched_paths.iter().cloned());
+        self.delta
+            .sessions
+            .extend(applied.touched_sessions.iter().copied());
+        self.applied_since_trim += 1;
+        self.fire_watches(&applied.changes);
+        let zxid = self.tree.last_zxid();
+        if let TxnBody::CloseSession { .. } = txn.body {
+            self.session_closed(txn.session_id, &origin);
+        }
+        let result = applied
+            .result
+            .unwrap_or(OpResult::Error(ErrorCode::SystemError));
+        match origin {
+            Origin::None => {}
+            Origin::Connect { conn } => {
+                if let TxnBody::CreateSession { timeout_ms, passwd } = &txn.body {
+                    if self.conns.contains_key(&conn) {
+                        self.bind_session(conn, txn.session_id, *timeout_ms, passwd.clone());
+                    } else {
+                        // The client left before its session was made: it lives until it expires.
+                        self.expiry
+                            .touch(txn.session_id, *timeout_ms, Instant::now());
+                    }
+                }
+            }
+            Origin::Request {
+                conn,
+                xid,
+                opcodes,
+                received,
+                close_after,
+            } => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                c.inflight_writes = c.inflight_writes.saturating_sub(1);
+                c.last_zxid = zxid;
+                let frame = reply::write_result(xid, zxid, &opcodes, &result);
+                c.send(frame);
+                self.stats.record(received.elapsed());
+                if close_after {
+                    c.close();
+                } else {
+                    self.drain(conn);
+                }
+            }
+        }
+    }
+
+    fn session_closed(&mut self, session: i64, origin: &Origin) {
+        self.expiry.remove(session);
+        if let Some(conn) = self.session_conn.remove(&session) {
+            let is_origin = matches!(origin, Origin::Request { conn: c, .. } if *c == conn);
+            if !is_origin {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.session = None;
+                    c.close();
+                }
+            }
+        }
+    }
+
+    fn fire_watches(&mut self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut events = Vec::new();
+        for ch in changes {
+            self.watches.trigger(ch, &mut events);
+        }
+        for e in events {
+            if let Some(c) = self.conns.get_mut(&e.conn) {
+                c.send(reply::notification(e.event, &e.path));
+            }
+        }
+    }
+
+    fn flush_state(&mut self) {
+        if self.delta.paths.is_empty() && self.delta.sessions.is_empty() {
+            return;
+        }
+        let b = std::mem::take(&mut self.delta);
+        let applied = self.tree.last_zxid();
+        let trim = if self.applied_since_trim >= TRIM_EVERY && applied > LOG_WINDOW {
+            self.applied_since_trim = 0;
+            Some(applied - LOG_WINDOW)
+        } else {
+            None
+        };
+        let delta = StateDelta {
+            nodes: b
+                .paths
+                .into_iter()
+                .map(|p| {
+                    let n = self.tree.get(&p).cloned();
+                    (p, n)
+                })
+                .collect(),
+            sessions: b
+                .sessions
+                .into_iter()
+                .map(|s| (s, self.tree.session(s).cloned()))
+                .collect(),
+            applied_zxid: applied,
+            trim_log_below: trim,
+        };
+        self.storage.send(StorageCmd::State(delta));
+    }
+
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        for session in self.expiry.expired(now) {
+            if self.tree.session(session).is_none() {
+                self.expiry.remove(session);
+                continue;
+            }
+            tracing::info!(session = format!("0x{session:x}"), "session expired");
+            self.counters.sessions_expired += 1;
+            self.expiry.mark_closing(session);
+            let zxid = self.alloc_zxid();
+            let body = self.prep.prep_close_session(&self.tree, session, zxid);
+            self.submit(
+                Txn {
+                    zxid,
+                    time_ms: now_ms(),
+                    session_id: session,
+                    body,
+                },
+                Origin::None,
+            );
+        }
+        if now.duration_since(self.last_sweep)
+            >= Duration::from_millis(self.cfg.container_check_interval_ms)
+        {
+            self.last_sweep = now;
+            self.sweep_containers_and_ttls();
+        }
+    }
+
+    /// ZooKeeper's ContainerManager: empty containers that once had a child, and
+    /// expired childless TTL nodes, are deleted through ordinary delete Txns.
+    fn sweep_containers_and_ttls(&mut self) {
+        let now = now_ms();
+        let mut doomed: Vec<String> = Vec::new();
+        for p in self.tree.containers() {
+            if let Some(n) = self.tree.get(p) {
+                if n.children.is_empty() && n.cversion > 0 {
+                    doomed.push(p.clone());
+                }
+            }
+        }
+        for p in self.tree.ttl_nodes() {
+            if let Some(n) = self.tree.get(p) {
+                if let NodeKind::Ttl(ttl) = n.kind() {
+                    if n.children.is_empty() && now - n.mtime > ttl {
+                        doomed.push(p.clone());
+                    }
+                }
+            }
+        }
+        let super_ids = [Id::new("super", "")];
+        for p in doomed {
+            let zxid = self.alloc_zxid();
+            let ctx = PrepContext {
+                session_id: 0,
+                ids: &super_ids,
+                zxid,
+                extended_types: true,
+            };
+            let body = self.prep.prep_write(
+                &self.tree,
+                &ctx,
+                &Request::Delete {
+                    path: p,
+                    version: -1,
+                },
+            );
+            if matches!(body, TxnBody::Error(_)) {
+                continue;
+            }
+            self.submit(
+                Txn {
+                    zxid,
+                    time_ms: now,
+                    session_id: 0,
+                    body,
+                },
+                Origin::None,
+            );
+        }
+    }
+
+    fn read_request(&mut self, conn: ConnId, session: i64, q: Queued) {
+        let zxid = self.tree.last_zxid();
+        let Queued {
+            xid: x,
+            opcode,
+            body,
+            received,
+        } = q;
+        let mut close_after = false;
+        let frame = match body {
+            Err(e) => {
+                tracing::debug!(opcode, error = %e, "unimplemented request");
+                close_after = true;
+                reply::header_only(x, zxid, ErrorCode::Unimplemented)
+            }
+            Ok(req) => match self.serve_read(conn, session, x, zxid, opcode, req) {
+                Ok(frame) => frame,
+                Err((code, close)) => {
+                    close_after = close;
+                    reply::header_only(x, zxid, code)
+                }
+            },
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.send(frame);
+        if x != xid::PING {
+            self.stats.record(received.elapsed());
+        }
+        if close_after {
+            c.close();
+        }
+    }
+
+    /// Answers a request that does not change the tree. Err carries the error
+    /// code and whether the connection closes after it.
+    fn serve_read(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        x: i32,
+        zxid: i64,
+        opcode: i32,
+        req: Request,
+    ) -> Result<Vec<u8>, (ErrorCode, bool)> {
+        let ids = self.conns[&conn].ids.clone();
+        let fail = |c: ErrorCode| (c, false);
+        match req {
+            Request::Ping => Ok(reply::header_only(xid::PING, zxid, ErrorCode::Ok)),
+            Request::Exists { path: p, watch } => {
+                if p.contains('\0') {
+                    return Err(fail(ErrorCode::BadArguments));
+                }
+                match self.tree.get(&p) {
+                    Some(n) => {
+                        if !acl::allowed(&n.acl, perms::READ, &ids) {
+                            return Err(fail(ErrorCode::NoAuth));
+                        }
+                        let stat = n.stat();
+                        if watch {
+                            self.watches.add_standard(Table::Data, &p, conn);
+                        }
+                        Ok(reply::ok_with(x, zxid, |w| stat.write(w)))
+                    }
+                    None => {
+                        if watch {
+                            self.watches.add_standard(Table::Data, &p, conn);
+                        }
+                        Err(fail(ErrorCode::NoNode))
+                    }
+                }
+            }
+            Request::GetData { path: p, watch } => {
+                let n = self.tree.get(&p).ok_or(fail(ErrorCode::NoNode))?;
+                if !acl::allowed(&n.acl, perms::READ, &ids) {
+                    return Err(fail(ErrorCode::NoAuth));
+                }
+                let frame = reply::ok_with(x, zxid, |w| {
+                    w.write_buffer(n.data.as_deref());
+                    n.stat().write(w);
+                });
+                if watch {
+                    self.watches.add_standard(Table::Data, &p, conn);
+                }
+                Ok(frame)
+            }
+            Request::GetChildren {
+                path: p,
+                watch,
+                with_stat,
+            } => {
+                let n = self.tree.get(&p).ok_or(fail(ErrorCode::NoNode))?;
+                if !acl::allowed(&n.acl, perms::READ, &ids) {
+                    return Err(fail(ErrorCode::NoAuth));
+                }
+                let frame = reply::ok_with(x, zxid, |w| {
+                    w.write_i32(n.children.len() as i32);
+                    for child in &n.children {
+                        w.write_string(child);
+                    }
+                    if with_stat {
+                        n.stat().write(w);
+                    }
+                });
+                if watch {
+                    self.watches.add_standard(Table::Child, &p, conn);
+                }
+                Ok(frame)
+            }
+            Request::GetAcl { path: p } => {
+                let n = self.tree.get(&p).ok_or(fail(ErrorCode::NoNode))?;
+                if !acl::allowed(&n.acl, perms::READ | perms::ADMIN, &ids) {
+                    return Err(fail(ErrorCode::NoAuth));
+                }
+                let shown = acl::redact_for(&n.acl, &ids);
+                let stat = n.stat();
+                Ok(reply::ok_with(x, zxid, |w| {
+                    reply::write_acl_and_stat(w, &shown, &stat)
+                }))
+            }
+            Request::GetAllChildrenNumber { path: p } => {
+                let n = self.tree.get(&p).ok_or(fail(ErrorCode::NoNode))?;
+                if !acl::allowed(&n.acl, perms::READ, &ids) {
+                    return Err(fail(ErrorCode::NoAuth));
+                }
+                let count = self.tree.descendant_count(&p).unwrap_or(0);
+                Ok(reply::ok_with(x, zxid, |w| w.write_i32(count)))
+            }
+            Request::GetEphemerals { prefix } => {
+                let mine: Vec<String> = self
+                    .tree
+                    .ephemerals_of(session)
+                    .into_iter()
+                    .filter(|p| prefix.is_empty() || prefix == "/" || p.starts_with(&prefix))
+                    .collect();
+                Ok(reply::ok_with(x, zxid, |w| w.write_string_vec(&mine)))
+            }
+            Request::Sync { path: p } => Ok(reply::ok_with(x, zxid, |w| w.write_string(&p))),
+            Request::CheckWatches {
+                path: p,
+                watcher_type,
+                remove,
+            } => {
+                if self.watches.check(&p, conn, watcher_type, remove) {
+                    Ok(reply::header_only(x, zxid, ErrorCode::Ok))
+                } else {
+                    Err(fail(ErrorCode::NoWatcher))
+                }
+            }
+            Request::AddWatch { path: p, mode } => {
+                match mode {
+                    add_watch_mode::PERSISTENT => self.watches.add_persistent(&p, conn, false),
+                    add_watch_mode::PERSISTENT_RECURSIVE => {
+                        self.watches.add_persistent(&p, conn, true)
+                    }
+                    _ => return Err(fail(ErrorCode::BadArguments)),
+                }
+                Ok(reply::ok_with(x, zxid, |w| w.write_i32(0)))
+            }
+            Request::SetWatches(sw) => {
+                self.set_watches(conn, &sw);
+                Ok(reply::header_only(x, zxid, ErrorCode::Ok))
+            }
+            Request::Auth { scheme, auth } => self.auth(conn, x, zxid, &scheme, &auth),
+            Request::WhoAmI => Ok(reply::ok_with(x, zxid, |w| {
+                let infos: Vec<(String, String)> = ids
+                    .iter()
+                    .map(|i| {
+                        let user = if i.scheme == "digest" {
+                            i.id.split(':').next().unwrap_or("").to_string()
+                        } else {
+                            i.id.clone()
+                        };
+                        (i.scheme.clone(), user)
+                    })
+                    .collect();
+                w.write_vec(&infos, |w, (s, u)| {
+                    w.write_string(s);
+                    w.write_string(u);
+                });
+            })),
+            Request::MultiRead(ops) => {
+                let results: Vec<ReadResult> =
+                    ops.iter().map(|op| self.read_one(op, &ids)).collect();
+                Ok(reply::multi_read(x, zxid, &results))
+            }
+            Request::Reconfig => Err(fail(if self.cfg.reconfig_enabled {
+                ErrorCode::Unimplemented
+            } else {
+                ErrorCode::ReconfigDisabled
+            })),
+            Request::Sasl => Err((ErrorCode::AuthFailed, true)),
+            Request::Check { .. } => Err((ErrorCode::Unimplemented, true)),
+            other => {
+                tracing::warn!(opcode, ?other, "request reached the read path unexpectedly");
+                Err(fail(ErrorCode::SystemError))
+            }
+        }
+    }
+
+    fn read_one(&self, op: &Request, ids: &[Id]) -> ReadResult {
+        let (p, is_data) = match op {
+            Request::GetData { path, .. } => (path, true),
+            Request::GetChildren { path, .. } => (path, false),
+            _ => return ReadResult::Error(ErrorCode::Unimplemented),
+        };
+        let Some(n) = self.tree.get(p) else {
+            return ReadResult::Error(ErrorCode::NoNode);
+        };
+        if !acl::allowed(&n.acl, perms::READ, ids) {
+            return ReadResult::Error(ErrorCode::NoAuth);
+        }
+        if is_data {
+            ReadResult::Data(n.data.clone(), n.stat())
+        } else {
+            ReadResult::Children(n.children.iter().cloned().collect())
+        }
+    }
+
+    fn auth(
+        &mut self,
+        conn: ConnId,
+        x: i32,
+        zxid: i64,
+        scheme: &str,
+        auth: &[u8],
+    ) -> Result<Vec<u8>, (ErrorCode, bool)> {
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .ok_or((ErrorCode::SystemError, true))?;
+        match scheme {
+            "digest" => {
+                let credentials = String::from_utf8_lossy(auth);
+                let id = acl::digest_identity(&credentials);
+                if self.cfg.super_digest.as_deref() == Some(id.as_str()) {
+                    let sup = Id::new("super", "");
+                    if !c.ids.contains(&sup) {
+                        c.ids.push(sup);
+                    }
+                }
+                let ident = Id::new("digest", &id);
+                if !c.ids.contains(&ident) {
+                    c.ids.push(ident);
+                }
+                Ok(reply::header_only(x, zxid, ErrorCode::Ok))
+            }
+            "ip" => Ok(reply::header_only(x, zxid, ErrorCode::Ok)),
+            _ => {
+                tracing::info!(scheme, "auth with an unsupported scheme");
+                Err((ErrorCode::AuthFailed, true))
+            }
+        }
+    }
+
+    /// Rebuilds a reconnecting client's watches, firing what it missed (setWatches).
+    fn set_watches(&mut self, conn: ConnId, sw: &SetWatches) {
+        use crate::proto::EventType::*;
+        let rel = sw.relative_zxid;
+        let mut fire = Vec::new();
+        for p in &sw.data {
+            match self.tree.get(p) {
+                None => fire.push((NodeDeleted, p.clone())),
+                Some(n) if n.mzxid > rel => fire.push((NodeDataChanged, p.clone())),
+                Some(_) => self.watches.add_standard(Table::Data, p, conn),
+            }
+        }
+        for p in &sw.exist {
+            match self.tree.get(p) {
+                Some(_) => fire.push((NodeCreated, p.clone())),
+                None => self.watches.add_standard(Table::Data, p, conn),
+            }
+        }
+        for p in &sw.child {
+            match self.tree.get(p) {
+                None => fire.push((NodeDeleted, p.clone())),
+                Some(n) if n.pzxid > rel => fire.push((NodeChildrenChanged, p.clone())),
+                Some(_) => self.watches.add_standard(Table::Child, p, conn),
+            }
+        }
+        for p in &sw.persistent {
+            self.watches.add_persistent(p, conn, false);
+        }
+        for p in &sw.persistent_recursive {
+            self.watches.add_persistent(p, conn, true);
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            for (event, p) in fire {
+                c.send(reply::notification(event, &p));
+            }
+        }
+    }
+
+    fn snapshot_view(&self) -> crate::admin::ServerView {
+        let mut conns: Vec<crate::admin::ConnView> = self
+            .conns
+            .values()
+            .filter(|c| !c.closed)
+            .map(|c| crate::admin::ConnView {
+                addr: c.addr,
+                session: c.session,
+                queued: c.queue.len() + c.inflight_writes,
+                received: c.received,
+                sent: c.sent,
+                timeout_ms: c.timeout_ms,
+                last_zxid: c.last_zxid,
+                age: c.opened.elapsed(),
+            })
+            .collect();
+        conns.sort_by_key(|c| c.addr);
+        let mut ephemerals: Vec<(i64, Vec<String>)> = self
+            .tree
+            .sessions()
+            .keys()
+            .map(|s| (*s, self.tree.ephemerals_of(*s)))
+            .collect();
+        ephemerals.sort();
+        crate::admin::ServerView {
+            cfg: self.cfg.clone(),
+            zxid: self.tree.last_zxid(),
+            node_count: self.tree.node_count(),
+            data_size: self.tree.approximate_data_size(),
+            ephemerals_count: self.tree.ephemeral_count(),
+            sessions: self.tree.sessions().len(),
+            session_timeouts: self
+                .tree
+                .sessions()
+                .iter()
+                .map(|(id, s)| (*id, s.timeout_ms))
+                .collect(),
+            ephemerals,
+            outstanding: self.inflight.len(),
+            stats: self.stats.clone(),
+            counters: self.counters.clone(),
+            connections: conns,
+            watch_count: self.watches.count(),
+            watched_paths: self.watches.path_count(),
+            watching_connections: self.watches.connection_count(),
+            watches_by_connection: self
+                .watches
+                .by_connection()
+                .into_iter()
+                .map(|(c, paths)| {
+                    let session = self.conns.get(&c).and_then(|c| c.session).unwrap_or(0);
+                    (session, paths)
+                })
+                .collect(),
+            uptime: self.started.elapsed(),
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! RocksDB storage (DESIGN §4): the `log` of Txns, the applied `state` (znodes and
+//! sessions) and `meta` (epochs, applied zxid). Every value carries a crc32c; a
+//! record that fails it stops the member instead of serving wrong data.
+
+pub mod writer;
+
+use crate::proto::{DecodeError, Reader, Writer};
+use crate::tree::{DataTree, Node, SessionRecord};
+use crate::txn::Txn;
+use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+const CF_LOG: &str = "log";
+const CF_STATE: &str = "state";
+const CF_META: &str = "meta";
+
+const KEY_APPLIED: &[u8] = b"applied_zxid";
+const KEY_CURRENT_EPOCH: &[u8] = b"current_epoch";
+const KEY_ACCEPTED_EPOCH: &[u8] = b"accepted_epoch";
+
+const NODE_PREFIX: u8 = b'n';
+const SESSION_PREFIX: u8 = b's';
+
+#[derive(Debug, Error)]
+pub enum StorageError {
+    #[error("rocksdb at {path}: {source}")]
+    Rocks {
+        path: PathBuf,
+        #[source]
+        source: rocksdb::Error,
+    },
+    #[error("corrupt record in {cf} (key {key}): {reason}; refusing to serve possibly wrong data")]
+    Corrupt {
+        cf: &'static str,
+        key: String,
+        reason: String,
+    },
+}
+
+/// One member's RocksDB.
+pub struct Storage {
+    db: DB,
+    path: PathBuf,
+}
+
+/// What a write to `state` carries: final records of the touched keys, the applied
+/// zxid they reflect, and log entries that may now be dropped.
+#[derive(Debug, Default)]
+pub struct StateDelta {
+    pub nodes: Vec<(String, Option<Node>)>,
+    pub sessions: Vec<(i64, Option<SessionRecord>)>,
+    pub applied_zxid: i64,
+    pub trim_log_below: Option<i64>,
+}
+
+fn seal(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn unseal<'a>(cf: &'static str, key: &[u8], value: &'a [u8]) -> Result<&'a [u8], StorageError> {
+    let corrupt = |reason: &str| StorageError::Corrupt {
+        cf,
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: reason.to_string(),
+    };
+    if value.len() < 4 {
+        return Err(corrupt("shorter than its checksum"));
+    }
+    let (sum, payload) = value.split_at(4);
+    let expected = u32::from_be_bytes([sum[0], sum[1], sum[2], sum[3]]);
+    if crc32c::crc32c(payload) != expected {
+        return Err(corrupt("checksum mismatch"));
+    }
+    Ok(payload)
+}
+
+fn decode_err(cf: &'static str, key: &[u8], e: DecodeError) -> StorageError {
+    StorageError::Corrupt {
+        cf,
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason: e.to_string(),
+    }
+}
+
+pub fn log_key(zxid: i64) -> [u8; 8] {
+    (zxid as u64).to_be_bytes()
+}
+
+fn node_key(path: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(path.len() + 1);
+    k.push(NODE_PREFIX);
+    k.extend_from_slice(path.as_bytes());
+    k
+}
+
+fn session_key(id: i64) -> Vec<u8> {
+    let mut k = vec![SESSION_PREFIX];
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+impl Storage {
+    pub fn open(dir: &Path) -> Result<Storage, StorageError> {
+        let rocks = |source| StorageError::Rocks {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| StorageError::Corrupt {
+            cf: "-",
+            key: dir.display().to_string(),
+            reason: format!("cannot create directory: {e}"),
+        })?;
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        let cfs = [CF_LOG, CF_STATE, CF_META].map(|name| {
+            let mut o = Options::default();
+            o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(name, o)
+        });
+        let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(rocks)?;
+        Ok(Storage {
+            db,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("column families are created at open")
+    }
+
+    fn rocks(&self, source: rocksdb::Error) -> StorageError {
+        StorageError::Rocks {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    fn meta_i64(&self, key: &[u8]) -> Result<Option<i64>, StorageError> {
+        let Some(v) = self
+            .db
+            .get_cf(self.cf(CF_META), key)
+            .map_err(|e| self.rocks(e))?
+        else {
+            return Ok(None);
+        };
+        let payload = unseal(CF_META, key, &v)?;
+        let mut r = Reader::new(payload);
+        r.read_i64()
+            .map(Some)
+            .map_err(|e| decode_err(CF_META, key, e))
+    }
+
+    fn put_meta_synced(&self, key: &[u8], v: i64) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.cf(CF_META), key, seal(&v.to_be_bytes()));
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(|e| self.rocks(e))
+    }
+
+    pub fn current_epoch(&self) -> Result<i64, StorageError> {
+        Ok(self.meta_i64(KEY_CURRENT_EPOCH)?.unwrap_or(0))
+    }
+
+    pub fn accepted_epoch(&self) -> Result<i64, StorageError> {
+        Ok(self.meta_i64(KEY_ACCEPTED_EPOCH)?.unwrap_or(0))
+    }
+
+    /// Records a new epoch as both accepted and current, durably, before any zxid of it is used.
+    pub fn begin_epoch(&self, epoch: i64) -> Result<(), StorageError> {
+        self.put_meta_synced(KEY_ACCEPTED_EPOCH, epoch)?;
+        self.put_meta_synced(KEY_CURRENT_EPOCH, epoch)
+    }
+
+    /// Loads the applied state, then replays the log past it.
+    pub fn recover(&self) -> Result<(DataTree, usize), StorageError> {
+        let applied = self.meta_i64(KEY_APPLIED)?.unwrap_or(0);
+        let mut nodes = Vec::new();
+        let mut sessions = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.rocks(e))?;
+            let payload = unseal(CF_STATE, &k, &v)?;
+            let mut r = Reader::new(payload);
+            match k.first() {
+                Some(&NODE_PREFIX) => {
+                    let path =
+                        String::from_utf8(k[1..].to_vec()).map_err(|_| StorageError::Corrupt {
+                            cf: CF_STATE,
+                            key: String::from_utf8_lossy(&k).into_owned(),
+                            reason: "path is not UTF-8".into(),
+                        })?;
+                    nodes.push((
+                        path,
+                        Node::decode(&mut r).map_err(|e| decode_err(CF_STATE, &k, e))?,
+                    ));
+                }
+                Some(&SESSION_PREFIX) if k.len() == 9 => {
+                    let mut id = [0u8; 8];
+                    id.copy_from_slice(&k[1..]);
+                    let rec = SessionRecord {
+                        timeout_ms: r.read_i32().map_err(|e| decode_err(CF_STATE, &k, e))?,
+                        passwd: r
+                            .read_buffer()
+                            .map_err(|e| decode_err(CF_STATE, &k, e))?
+                            .unwrap_or_default(),
+                    };
+                    sessions.push((i64::from_be_bytes(id), rec));
+                }
+                _ => {
+                    return Err(StorageError::Corrupt {
+                        cf: CF_STATE,
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        reason: "unknown key kind".into(),
+                    })
+                }
+            }
+        }
+        let mut tree = DataTree::from_records(nodes, sessions, applied);
+        let mut replayed = 0;
+        let start = log_key(applied.saturating_add(1));
+        for item in self.db.iterator_cf(
+            self.cf(CF_LOG),
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = item.map_err(|e| self.rocks(e))?;
+            let payload = unseal(CF_LOG, &k, &v)?;
+            let txn = Txn::decode(payload).map_err(|e| decode_err(CF_LOG, &k, e))?;
+            if k.as_ref() != log_key(txn.zxid) {
+                return Err(StorageError::Corrupt {
+                    cf: CF_LOG,
+                    key: format!("{k:?}"),
+                    reason: format!("entry holds zxid 0x{:x}", txn.zxid),
+                });
+            }
+            tree.apply(&txn);
+            replayed += 1;
+        }
+        Ok((tree, replayed))
+    }
+
+    /// The last zxid in the log, if any.
+    pub fn last_logged_zxid(&self) -> Result<Option<i64>, StorageError> {
+        let mut it = self.db.iterator_cf(self.cf(CF_LOG), IteratorMode::End);
+        match it.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (k, _) = item.map_err(|e| self.rocks(e))?;
+                let mut a = [0u8; 8];
+                if k.len() != 8 {
+                    return Err(StorageError::Corrupt {
+                        cf: CF_LOG,
+                        key: format!("{k:?}"),
+                        reason: "log key is not 8 bytes".into(),
+                    });
+                }
+                a.copy_from_slice(&k);
+                Ok(Some(u64::from_be_bytes(a) as i64))
+            }
+        }
+    }
+
+    /// Adds encoded log entries to a batch.
+    pub(crate) fn batch_log(&self, batch: &mut WriteBatch, entries: &[(i64, Vec<u8>)]) {
+        let cf = self.cf(CF_LOG);
+        for (zxid, bytes) in entries {
+            batch.put_cf(cf, log_key(*zxid), seal(bytes));
+        }
+    }
+
+    /// Adds a state delta to a batch.
+    pub(crate) fn batch_state(&self, batch: &mut WriteBatch, delta: &StateDelta) {
+        let state = self.cf(CF_STATE);
+        for (path, node) in &delta.nodes {
+            match node {
+                Some(n) => {
+                    let mut w = Writer::new();
+                    n.encode(&mut w);
+                    batch.put_cf(state, node_key(path), seal(&w.into_inner()));
+                }
+                None => batch.delete_cf(state, node_key(path)),
+            }
+        }
+        for (id, rec) in &delta.sessions {
+            match rec {
+                Some(s) => {
+                    let mut w = Writer::new();
+                    w.write_i32(s.timeout_ms);
+                    w.write_buffer(Some(&s.passwd));
+                    batch.put_cf(state, session_key(*id), seal(&w.into_inner()));
+                }
+                None => batch.delete_cf(state, session_key(*id)),
+            }
+        }
+        batch.put_cf(
+            self.cf(CF_META),
+            KEY_APPLIED,
+            seal(&delta.applied_zxid.to_be_bytes()),
+        );
+        if let Some(below) = delta.trim_log_below {
+            batch.delete_range_cf(self.cf(CF_LOG), log_key(0), log_key(below));
+        }
+    }
+
+    pub(crate) fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StorageError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        self.db.write_opt(batch, &wo).map_err(|e| self.rocks(e))
+    }
+
+    /// Writes entries durably at once (tests and tools; the server uses the writer thread).
+    pub fn append_synced(&self, txns: &[Txn]) -> Result<(), StorageError> {
+        let entries: Vec<(i64, Vec<u8>)> = txns.iter().map(|t| (t.zxid, t.encode())).collect();
+        let mut batch = WriteBatch::default();
+        self.batch_log(&mut batch, &entries);
+        self.write(batch, true)
+    }
+
+    /// Size of the live files, for `dirs` and metrics.
+    pub fn approximate_size(&self) -> u64 {
+        self.db
+            .property_int_value("rocksdb.total-sst-files-size")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Overwrites one stored log entry's bytes (tests of corruption handling).
+    #[doc(hidden)]
+    pub fn corrupt_log_entry_for_test(&self, zxid: i64) -> Result<(), StorageError> {
+        let cf = self.cf(CF_LOG);
+        if let Some(mut v) = self
+            .db
+            .get_cf(cf, log_key(zxid))
+            .map_err(|e| self.rocks(e))?
+        {
+            let last = v.len() - 1;
+            v[last] ^= 0xff;
+            self.db
+                .put_cf(cf, log_key(zxid), v)
+                .map_err(|e| self.rocks(e))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::Acl;
+    use crate::txn::{CreateTxn, TxnBody};
+
+    fn create(zxid: i64, path: &str) -> Txn {
+        Txn {
+            zxid,
+            time_ms: 77,
+            session_id: 1,
+            body: TxnBody::Create(CreateTxn {
+                path: path.into(),
+                data: Some(path.as_bytes().to_vec()),
+                acl: Acl::world_all(),
+                owner: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn log_replays_past_the_applied_state() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            s.begin_epoch(1).unwrap();
+            s.append_synced(&[create(1, "/a"), create(2, "/b")])
+                .unwrap();
+            // State reflects zxid 1 only; zxid 2 must come from the log.
+            let mut tree = DataTree::new();
+            tree.apply(&create(1, "/a"));
+            let delta = StateDelta {
+                nodes: vec![
+                    ("/a".into(), tree.get("/a").cloned()),
+                    ("/".into(), tree.get("/").cloned()),
+                ],
+                sessions: vec![],
+                applied_zxid: 1,
+                trim_log_below: None,
+            };
+            let mut batch = WriteBatch::default();
+            s.batch_state(&mut batch, &delta);
+            s.write(batch, false).unwrap();
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        let (tree, replayed) = s.recover().unwrap();
+        assert_eq!(replayed, 1);
+        assert_eq!(tree.get("/b").unwrap().data.as_deref(), Some(&b"/b"[..]));
+        assert_eq!(tree.get("/").unwrap().stat().num_children, 3);
+        assert_eq!(tree.last_zxid(), 2);
+        assert_eq!(s.current_epoch().unwrap(), 1);
+        assert_eq!(s.last_logged_zxid().unwrap(), Some(2));
+    }
+
+    #[test]
+    fn a_corrupt_log_entry_stops_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        s.append_synced(&[create(1, "/a")]).unwrap();
+        s.corrupt_log_entry_for_test(1).unwrap();
+        let err = s.recover().unwrap_err();
+        assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    }
+}

@@ -1,0 +1,487 @@
+//! The DataTree: znodes, sessions and the indexes over them. Applies Txns
+//! deterministically and reports what changed, for watches and for storage.
+
+pub mod acl;
+pub mod node;
+pub mod path;
+pub mod watch;
+
+pub use node::{Node, NodeKind};
+
+use crate::proto::{perms, Acl, ErrorCode, Id, Stat};
+use crate::txn::{CreateTxn, Txn, TxnBody};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// A replicated session: what survives restarts and moves between members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub timeout_ms: i32,
+    pub passwd: Vec<u8>,
+}
+
+/// The outcome of applying one (sub-)operation: what the client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpResult {
+    SessionCreated,
+    SessionClosed,
+    Created { path: String, stat: Stat },
+    Deleted,
+    Stat(Stat),
+    Checked,
+    Multi(Vec<OpResult>),
+    Error(ErrorCode),
+}
+
+/// A change that may fire watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Created(String),
+    Deleted(String),
+    DataChanged(String),
+}
+
+/// Everything one Txn did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub result: Option<OpResult>,
+    pub changes: Vec<Change>,
+    /// Paths whose stored record changed (created, deleted or updated, parents included).
+    pub touched_paths: Vec<String>,
+    pub touched_sessions: Vec<i64>,
+}
+
+#[derive(Debug)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    sessions: BTreeMap<i64, SessionRecord>,
+    last_zxid: i64,
+    data_bytes: u64,
+}
+
+impl Default for DataTree {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataTree {
+    /// A tree with only ZooKeeper's system nodes.
+    pub fn new() -> DataTree {
+        let mut t = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            sessions: BTreeMap::new(),
+            last_zxid: 0,
+            data_bytes: 0,
+        };
+        let open = Arc::new(Acl::world_all());
+        for p in ["/", "/zookeeper", "/zookeeper/quota"] {
+            t.nodes
+                .insert(p.to_string(), Node::new(None, open.clone(), 0, 0, 0));
+        }
+        let mut config = Node::new(
+            Some(Vec::new()),
+            Arc::new(vec![Acl {
+                perms: perms::READ,
+                id: Id::new("world", "anyone"),
+            }]),
+            0,
+            0,
+            0,
+        );
+        config.aversion = -1;
+        t.nodes.insert("/zookeeper/config".to_string(), config);
+        t.link_children();
+        t
+    }
+
+    /// Builds a tree from stored records (children and indexes are derived).
+    pub fn from_records(
+        nodes: impl IntoIterator<Item = (String, Node)>,
+        sessions: impl IntoIterator<Item = (i64, SessionRecord)>,
+        last_zxid: i64,
+    ) -> DataTree {
+        // Stored records only cover nodes that were ever written: the system nodes
+        // come from a fresh tree, overlaid by whatever was stored.
+        let mut t = DataTree::new();
+        t.nodes.extend(nodes);
+        t.sessions = sessions.into_iter().collect();
+        t.last_zxid = last_zxid;
+        t.link_children();
+        t
+    }
+
+    fn link_children(&mut self) {
+        let paths: Vec<String> = self.nodes.keys().cloned().collect();
+        self.data_bytes = 0;
+        for n in self.nodes.values_mut() {
+            n.children.clear();
+        }
+        for p in paths {
+            let (owner, len) = {
+                let n = &self.nodes[&p];
+                (n.owner, n.data.as_ref().map_or(0, |d| d.len()))
+            };
+            self.data_bytes += (p.len() + len) as u64;
+            self.index(&p, owner);
+            if let Some(parent) = path::parent_of(&p) {
+                if let Some(pn) = self.nodes.get_mut(parent) {
+                    pn.children.insert(path::name_of(&p).to_string());
+                }
+            }
+        }
+    }
+
+    fn index(&mut self, p: &str, owner: i64) {
+        match NodeKind::of_owner(owner) {
+            NodeKind::Ephemeral(s) => {
+                self.ephemerals.entry(s).or_default().insert(p.to_string());
+            }
+            NodeKind::Container => {
+                self.containers.insert(p.to_string());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(p.to_string());
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    fn unindex(&mut self, p: &str, owner: i64) {
+        match NodeKind::of_owner(owner) {
+            NodeKind::Ephemeral(s) => {
+                if let Some(set) = self.ephemerals.get_mut(&s) {
+                    set.remove(p);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&s);
+                    }
+                }
+            }
+            NodeKind::Container => {
+                self.containers.remove(p);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(p);
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = (&String, &Node)> {
+        self.nodes.iter()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Bytes of paths and data: ZooKeeper's approximate_data_size.
+    pub fn approximate_data_size(&self) -> u64 {
+        self.data_bytes
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    pub fn sessions(&self) -> &BTreeMap<i64, SessionRecord> {
+        &self.sessions
+    }
+
+    pub fn session(&self, id: i64) -> Option<&SessionRecord> {
+        self.sessions.get(&id)
+    }
+
+    /// The ephemerals a session owns, in path order.
+    pub fn ephemerals_of(&self, session: i64) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(|s| s.len()).sum()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &String> {
+        self.containers.iter()
+    }
+
+    pub fn ttl_nodes(&self) -> impl Iterator<Item = &String> {
+        self.ttls.iter()
+    }
+
+    /// Number of descendants of a node, the node itself excluded.
+    pub fn descendant_count(&self, path: &str) -> Option<i32> {
+        let node = self.nodes.get(path)?;
+        let mut count = 0i32;
+        let mut stack: Vec<String> = node.children.iter().map(|c| path::join(path, c)).collect();
+        while let Some(p) = stack.pop() {
+            count += 1;
+            if let Some(n) = self.nodes.get(&p) {
+                stack.extend(n.children.iter().map(|c| path::join(&p, c)));
+            }
+        }
+        Some(count)
+    }
+
+    /// Applies one Txn. Txns at or below the last applied zxid are ignored (replay).
+    pub fn apply(&mut self, txn: &Txn) -> Applied {
+        let mut out = Applied::default();
+        if txn.zxid <= self.last_zxid {
+            return out;
+        }
+        self.last_zxid = txn.zxid;
+        let result = self.apply_body(txn, &txn.body, &mut out);
+        out.result = Some(result);
+        out
+    }
+
+    fn apply_body(&mut self, txn: &Txn, body: &TxnBody, out: &mut Applied) -> OpResult {
+        match body {
+            TxnBody::CreateSession { timeout_ms, passwd } => {
+                self.sessions.insert(
+                    txn.session_id,
+                    SessionRecord {
+                        timeout_ms: *timeout_ms,
+                        passwd: passwd.clone(),
+                    },
+                );
+                out.touched_sessions.push(txn.session_id);
+                OpResult::SessionCreated
+            }
+            TxnBody::CloseSession { ephemerals } => {
+                let mut doomed: BTreeSet<String> = ephemerals.iter().cloned().collect();
+                doomed.extend(self.ephemerals_of(txn.session_id));
+                // Deepest first, so a parent never outlives its ephemeral children's removal.
+                let mut doomed: Vec<String> = doomed.into_iter().collect();
+                doomed.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+                for p in doomed {
+                    if self.nodes.get(&p).is_some_and(|n| n.children.is_empty()) {
+                        self.delete_node(&p, txn.zxid, out);
+                    }
+                }
+                self.sessions.remove(&txn.session_id);
+                out.touched_sessions.push(txn.session_id);
+                OpResult::SessionClosed
+            }
+            TxnBody::Create(c) => self.create_node(c, txn, out),
+            TxnBody::Delete { path } => {
+                if self.delete_node(path, txn.zxid, out) {
+                    OpResult::Deleted
+                } else {
+                    inconsistent(txn, "delete of a missing node")
+                }
+            }
+            TxnBody::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let Some(n) = self.nodes.get_mut(path) else {
+                    return inconsistent(txn, "setData on a missing node");
+                };
+                let old = n.data.as_ref().map_or(0, |d| d.len()) as u64;
+                let new = data.as_ref().map_or(0, |d| d.len()) as u64;
+                n.data = data.clone();
+                n.version = *version;
+                n.mzxid = txn.zxid;
+                n.mtime = txn.time_ms;
+                let stat = n.stat();
+                self.data_bytes = self.data_bytes.saturating_sub(old) + new;
+                out.touched_paths.push(path.clone());
+                out.changes.push(Change::DataChanged(path.clone()));
+                OpResult::Stat(stat)
+            }
+            TxnBody::SetAcl {
+                path,
+                acl,
+                aversion,
+            } => {
+                let Some(n) = self.nodes.get_mut(path) else {
+                    return inconsistent(txn, "setACL on a missing node");
+                };
+                n.acl = Arc::new(acl.clone());
+                n.aversion = *aversion;
+                out.touched_paths.push(path.clone());
+                OpResult::Stat(n.stat())
+            }
+            TxnBody::Check { .. } => OpResult::Checked,
+            TxnBody::Multi(ops) => {
+                OpResult::Multi(ops.iter().map(|op| self.apply_body(txn, op, out)).collect())
+            }
+            TxnBody::MultiError(codes) => OpResult::Multi(
+                codes
+                    .iter()
+                    .map(|c| OpResult::Error(ErrorCode::from_code(*c)))
+                    .collect(),
+            ),
+            TxnBody::Error(code) => OpResult::Error(*code),
+        }
+    }
+
+    fn create_node(&mut self, c: &CreateTxn, txn: &Txn, out: &mut Applied) -> OpResult {
+        let Some(parent) = path::parent_of(&c.path) else {
+            return inconsistent(txn, "create without a parent");
+        };
+        if self.nodes.contains_key(&c.path) {
+            return inconsistent(txn, "create of an existing node");
+        }
+        let Some(pn) = self.nodes.get_mut(parent) else {
+            return inconsistent(txn, "create under a missing parent");
+        };
+        pn.cversion = pn.cversion.wrapping_add(1);
+        pn.pzxid = txn.zxid;
+        pn.children.insert(path::name_of(&c.path).to_string());
+        let parent = parent.to_string();
+        let node = Node::new(
+            c.data.clone(),
+            Arc::new(c.acl.clone()),
+            txn.zxid,
+            txn.time_ms,
+            c.owner,
+        );
+        let stat = node.stat();
+        self.data_bytes += (c.path.len() + c.data.as_ref().map_or(0, |d| d.len())) as u64;
+        self.nodes.insert(c.path.clone(), node);
+        self.index(&c.path, c.owner);
+        out.touched_paths.push(c.path.clone());
+        out.touched_paths.push(parent);
+        out.changes.push(Change::Created(c.path.clone()));
+        OpResult::Created {
+            path: c.path.clone(),
+            stat,
+        }
+    }
+
+    fn delete_node(&mut self, p: &str, zxid: i64, out: &mut Applied) -> bool {
+        let Some(node) = self.nodes.remove(p) else {
+            return false;
+        };
+        self.data_bytes = self
+            .data_bytes
+            .saturating_sub((p.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64);
+        self.unindex(p, node.owner);
+        if let Some(parent) = path::parent_of(p) {
+            if let Some(pn) = self.nodes.get_mut(parent) {
+                pn.children.remove(path::name_of(p));
+                pn.pzxid = zxid;
+            }
+            out.touched_paths.push(parent.to_string());
+        }
+        out.touched_paths.push(p.to_string());
+        out.changes.push(Change::Deleted(p.to_string()));
+        true
+    }
+}
+
+fn inconsistent(txn: &Txn, what: &str) -> OpResult {
+    tracing::error!(
+        zxid = format!("0x{:x}", txn.zxid),
+        "{what}: the log and the tree disagree"
+    );
+    OpResult::Error(ErrorCode::SystemError)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(zxid: i64, body: TxnBody) -> Txn {
+        Txn {
+            zxid,
+            time_ms: 1000 + zxid,
+            session_id: 5,
+            body,
+        }
+    }
+
+    fn create(path: &str, owner: i64) -> TxnBody {
+        TxnBody::Create(CreateTxn {
+            path: path.into(),
+            data: Some(b"d".to_vec()),
+            acl: Acl::world_all(),
+            owner,
+        })
+    }
+
+    #[test]
+    fn fresh_tree_reports_zookeeper_cversions() {
+        let t = DataTree::new();
+        assert_eq!(t.get("/").unwrap().stat().cversion, -1);
+        assert_eq!(t.get("/zookeeper").unwrap().stat().cversion, -2);
+        assert_eq!(t.get("/zookeeper/config").unwrap().stat().aversion, -1);
+    }
+
+    #[test]
+    fn create_and_delete_maintain_parent_stat() {
+        let mut t = DataTree::new();
+        t.apply(&txn(1, create("/a", 0)));
+        t.apply(&txn(2, create("/a/b", 0)));
+        let a = t.get("/a").unwrap().stat();
+        assert_eq!((a.cversion, a.num_children, a.pzxid), (1, 1, 2));
+        let applied = t.apply(&txn(
+            3,
+            TxnBody::Delete {
+                path: "/a/b".into(),
+            },
+        ));
+        assert_eq!(applied.result, Some(OpResult::Deleted));
+        let a = t.get("/a").unwrap().stat();
+        // cversion counts creations plus deletions.
+        assert_eq!((a.cversion, a.num_children, a.pzxid, a.mzxid), (2, 0, 3, 1));
+    }
+
+    #[test]
+    fn close_session_removes_its_ephemerals() {
+        let mut t = DataTree::new();
+        t.apply(&txn(
+            1,
+            TxnBody::CreateSession {
+                timeout_ms: 4000,
+                passwd: vec![0; 16],
+            },
+        ));
+        t.apply(&txn(2, create("/e", 5)));
+        assert_eq!(t.ephemerals_of(5), vec!["/e".to_string()]);
+        assert_eq!(t.get("/e").unwrap().stat().ephemeral_owner, 5);
+        let applied = t.apply(&txn(3, TxnBody::CloseSession { ephemerals: vec![] }));
+        assert!(t.get("/e").is_none());
+        assert!(t.session(5).is_none());
+        assert_eq!(applied.changes, vec![Change::Deleted("/e".into())]);
+    }
+
+    #[test]
+    fn replay_of_an_applied_zxid_is_ignored() {
+        let mut t = DataTree::new();
+        t.apply(&txn(1, create("/a", 0)));
+        let again = t.apply(&txn(1, create("/a", 0)));
+        assert!(again.result.is_none());
+    }
+
+    #[test]
+    fn rebuilt_tree_equals_original() {
+        let mut t = DataTree::new();
+        t.apply(&txn(1, create("/a", 0)));
+        t.apply(&txn(2, create("/a/b", crate::proto::CONTAINER_OWNER)));
+        let rebuilt = DataTree::from_records(
+            t.nodes().map(|(p, n)| (p.clone(), n.clone())),
+            t.sessions().clone(),
+            t.last_zxid(),
+        );
+        assert_eq!(rebuilt.get("/a"), t.get("/a"));
+        assert_eq!(rebuilt.containers().count(), 1);
+        assert_eq!(rebuilt.approximate_data_size(), t.approximate_data_size());
+    }
+}
