@@ -11,8 +11,8 @@ pub mod reply;
 use crate::config::Config;
 use crate::prep::{Prep, PrepContext};
 use crate::proto::{
-    add_watch_mode, op, perms, xid, ConnectRequest, ConnectResponse, DecodeError, ErrorCode, Id,
-    Request, SetWatches,
+    add_watch_mode, op, perms, xid, Acl, ConnectRequest, ConnectResponse, DecodeError, ErrorCode,
+    Id, Request, SetWatches,
 };
 use crate::session::{self, ExpiryTracker};
 use crate::storage::writer::{StorageCmd, StorageEvent, StorageHandle};
@@ -513,7 +513,7 @@ impl Core {
             .sessions
             .extend(applied.touched_sessions.iter().copied());
         self.applied_since_trim += 1;
-        self.fire_watches(&applied.changes);
+        self.fire_watches(&applied.changes, &applied.removed_acls);
         let zxid = self.tree.last_zxid();
         if let TxnBody::CloseSession { .. } = txn.body {
             self.session_closed(txn.session_id, &origin);
@@ -571,7 +571,10 @@ impl Core {
         }
     }
 
-    fn fire_watches(&mut self, changes: &[Change]) {
+    /// Delivers the events a Txn's changes fire. An event is dropped for a
+    /// connection that may not READ the node (for a child event: the parent), as
+    /// ZooKeeper does since 3.8.4 (ZOOKEEPER-4799).
+    fn fire_watches(&mut self, changes: &[Change], removed_acls: &HashMap<String, Arc<Vec<Acl>>>) {
         if changes.is_empty() {
             return;
         }
@@ -580,7 +583,16 @@ impl Core {
             self.watches.trigger(ch, &mut events);
         }
         for e in events {
+            // The event's path is the node itself, or for a child event the parent.
+            let acl_path = e.path.as_str();
+            let acl = match self.tree.get(acl_path) {
+                Some(n) => Some(n.acl.clone()),
+                None => removed_acls.get(acl_path).cloned(),
+            };
             if let Some(c) = self.conns.get_mut(&e.conn) {
+                if acl.is_some_and(|a| !acl::allowed(&a, perms::READ, &c.ids)) {
+                    continue;
+                }
                 c.send(reply::notification(e.event, &e.path));
             }
         }
@@ -603,8 +615,8 @@ impl Core {
                 .paths
                 .into_iter()
                 .map(|p| {
-                    let n = self.tree.get(&p).cloned();
-                    (p, n)
+                    let record = self.tree.get(&p).map(|n| n.encoded());
+                    (p, record)
                 })
                 .collect(),
             sessions: b

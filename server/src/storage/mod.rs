@@ -45,10 +45,11 @@ pub struct Storage {
 }
 
 /// What a write to `state` carries: final records of the touched keys, the applied
-/// zxid they reflect, and log entries that may now be dropped.
+/// zxid they reflect, and log entries that may now be dropped. Nodes travel encoded
+/// (`Node::encode`, children excluded), so a busy parent is never copied.
 #[derive(Debug, Default)]
 pub struct StateDelta {
-    pub nodes: Vec<(String, Option<Node>)>,
+    pub nodes: Vec<(String, Option<Vec<u8>>)>,
     pub sessions: Vec<(i64, Option<SessionRecord>)>,
     pub applied_zxid: i64,
     pub trim_log_below: Option<i64>,
@@ -225,6 +226,8 @@ impl Storage {
         }
         let mut tree = DataTree::from_records(nodes, sessions, applied);
         let mut replayed = 0;
+        let mut touched_paths = std::collections::BTreeSet::new();
+        let mut touched_sessions = std::collections::BTreeSet::new();
         let start = log_key(applied.saturating_add(1));
         for item in self.db.iterator_cf(
             self.cf(CF_LOG),
@@ -240,8 +243,32 @@ impl Storage {
                     reason: format!("entry holds zxid 0x{:x}", txn.zxid),
                 });
             }
-            tree.apply(&txn);
+            let applied = tree.apply(&txn);
+            touched_paths.extend(applied.touched_paths);
+            touched_sessions.extend(applied.touched_sessions);
             replayed += 1;
+        }
+        if replayed > 0 {
+            // Fold the replayed tail into `state` now: later state writes move the
+            // applied marker past these entries, and a restart would then skip them.
+            let delta = StateDelta {
+                nodes: touched_paths
+                    .into_iter()
+                    .map(|p| {
+                        let record = tree.get(&p).map(Node::encoded);
+                        (p, record)
+                    })
+                    .collect(),
+                sessions: touched_sessions
+                    .into_iter()
+                    .map(|id| (id, tree.session(id).cloned()))
+                    .collect(),
+                applied_zxid: tree.last_zxid(),
+                trim_log_below: None,
+            };
+            let mut batch = WriteBatch::default();
+            self.batch_state(&mut batch, &delta);
+            self.write(batch, true)?;
         }
         Ok((tree, replayed))
     }
@@ -280,11 +307,7 @@ impl Storage {
         let state = self.cf(CF_STATE);
         for (path, node) in &delta.nodes {
             match node {
-                Some(n) => {
-                    let mut w = Writer::new();
-                    n.encode(&mut w);
-                    batch.put_cf(state, node_key(path), seal(&w.into_inner()));
-                }
+                Some(encoded) => batch.put_cf(state, node_key(path), seal(encoded)),
                 None => batch.delete_cf(state, node_key(path)),
             }
         }
@@ -388,8 +411,8 @@ mod tests {
             tree.apply(&create(1, "/a"));
             let delta = StateDelta {
                 nodes: vec![
-                    ("/a".into(), tree.get("/a").cloned()),
-                    ("/".into(), tree.get("/").cloned()),
+                    ("/a".into(), tree.get("/a").map(Node::encoded)),
+                    ("/".into(), tree.get("/").map(Node::encoded)),
                 ],
                 sessions: vec![],
                 applied_zxid: 1,
@@ -407,6 +430,43 @@ mod tests {
         assert_eq!(tree.last_zxid(), 2);
         assert_eq!(s.current_epoch().unwrap(), 1);
         assert_eq!(s.last_logged_zxid().unwrap(), Some(2));
+    }
+
+    /// Regression: entries recovered by replay must reach `state` before newer
+    /// state writes move the applied marker past them (found by durability_kill9).
+    #[test]
+    fn replayed_entries_survive_a_second_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            s.append_synced(&[create(1, "/replayed")]).unwrap();
+        }
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            let (mut tree, replayed) = s.recover().unwrap();
+            assert_eq!(replayed, 1);
+            // The member goes on: a later Txn is applied and its state written.
+            let later = create(0x2_0000_0001, "/later");
+            s.append_synced(std::slice::from_ref(&later)).unwrap();
+            tree.apply(&later);
+            let delta = StateDelta {
+                nodes: vec![
+                    ("/later".into(), tree.get("/later").map(Node::encoded)),
+                    ("/".into(), tree.get("/").map(Node::encoded)),
+                ],
+                sessions: vec![],
+                applied_zxid: later.zxid,
+                trim_log_below: None,
+            };
+            let mut batch = WriteBatch::default();
+            s.batch_state(&mut batch, &delta);
+            s.write(batch, true).unwrap();
+        }
+        let s = Storage::open(dir.path()).unwrap();
+        let (tree, _) = s.recover().unwrap();
+        assert!(tree.get("/replayed").is_some(), "replayed entry lost");
+        assert!(tree.get("/later").is_some());
+        assert_eq!(tree.get("/").unwrap().stat().num_children, 3);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct Applied {
     /// Paths whose stored record changed (created, deleted or updated, parents included).
     pub touched_paths: Vec<String>,
     pub touched_sessions: Vec<i64>,
+    /// ACLs of deleted nodes, so their NodeDeleted events can be ACL-filtered.
+    pub removed_acls: HashMap<String, Arc<Vec<Acl>>>,
 }
 
 #[derive(Debug)]
@@ -373,6 +375,7 @@ impl DataTree {
             .data_bytes
             .saturating_sub((p.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64);
         self.unindex(p, node.owner);
+        out.removed_acls.insert(p.to_string(), node.acl.clone());
         if let Some(parent) = path::parent_of(p) {
             if let Some(pn) = self.nodes.get_mut(parent) {
                 pn.children.remove(path::name_of(p));

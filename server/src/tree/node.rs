@@ -98,6 +98,13 @@ impl Node {
         }
     }
 
+    /// The stored record of this node.
+    pub fn encoded(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.encode(&mut w);
+        w.into_inner()
+    }
+
     /// Encodes everything but the children, which are rebuilt from paths on load.
     pub fn encode(&self, w: &mut Writer) {
         w.write_buffer(self.data.as_deref());
