@@ -9,21 +9,24 @@
 #   fmt      cargo fmt --all -- --check
 #   clippy   cargo clippy --workspace --all-targets -- -D warnings
 #   build    cargo build --workspace --all-targets
-#   test     cargo test --workspace            (process tests start target/debug/rookery)
+#   test     cargo test --workspace            (process tests start target/debug/rookery;
+#                                              includes the ZAB simulator over 10000 seeds)
+#   mutants  cargo test -p rookery-server --features mutants --test zab_mutants
+#                                              (the simulator catches each deliberate ZAB bug)
 #   kazoo    tests/compat/run-kazoo.sh         (kazoo's own suite against Rookery; if present)
 #   zkcli    tests/zkcli/zkcli-session.sh      (a scripted zkCli session against Rookery)
 # Everything uses the dev profile only: RocksDB's C++ build takes ~10 minutes per profile.
 # Every step runs even if an earlier one failed, except that steps needing the binaries are
 # skipped when the build failed. Exits non-zero if any step failed; prints a summary.
 #
-# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test kazoo zkcli"
+# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test mutants kazoo zkcli"
 # (a subset, in that order), CARGO_TARGET_DIR (respected).
 set -u -o pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-steps=${RUN_STEPS:-fmt clippy build test kazoo zkcli}
+steps=${RUN_STEPS:-fmt clippy build test mutants kazoo zkcli}
 
 log() { printf '\n==== run.sh: %s ====\n' "$*"; }
 want() { [[ " $steps " == *" $1 "* ]]; }
@@ -121,10 +124,12 @@ built=yes
 step build 40m cargo build --workspace --all-targets || built=no
 if want build && [ "$built" = no ]; then
   skip test "build failed"
+  skip mutants "build failed"
   skip kazoo "build failed"
   skip zkcli "build failed"
 else
   step test 30m cargo test --workspace
+  step mutants 20m cargo test -p rookery-server --features mutants --test zab_mutants
   if [ -f tests/compat/run-kazoo.sh ]; then
     step kazoo 40m bash tests/compat/run-kazoo.sh
   else

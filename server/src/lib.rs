@@ -11,6 +11,7 @@ pub mod session;
 pub mod storage;
 pub mod tree;
 pub mod txn;
+pub mod zab;
 
 use config::Config;
 use std::sync::Arc;

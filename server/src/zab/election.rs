@@ -1,0 +1,208 @@
+//! Fast Leader Election: votes ordered by (epoch, zxid, id), rounds, a quorum
+//! plus a finalize wait, and joining an ensemble that already has a leader.
+
+use super::{Msg, PeerId, PeerState, Phase, Vote, Zab};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default)]
+pub(super) struct Election {
+    /// This member's current vote (observers have none).
+    vote: Option<Vote>,
+    /// Votes of voters in this round, this member's own included.
+    recv: BTreeMap<PeerId, Vote>,
+    /// What members that are not looking said: their vote and state.
+    outside: BTreeMap<PeerId, (Vote, PeerState)>,
+    /// When a quorum first agreed with `vote` (the finalize wait starts).
+    agreed_at: Option<u64>,
+    last_broadcast: u64,
+}
+
+impl Zab {
+    fn self_vote(&self) -> Vote {
+        Vote {
+            leader: self.cfg.id,
+            zxid: self.log.last(),
+            epoch: self.current_epoch,
+        }
+    }
+
+    pub(super) fn start_election(&mut self) {
+        self.round += 1;
+        let vote = self.cfg.is_voter(self.cfg.id).then(|| self.self_vote());
+        let mut e = Election {
+            vote,
+            last_broadcast: self.now,
+            ..Election::default()
+        };
+        if let Some(v) = vote {
+            e.recv.insert(self.cfg.id, v);
+        }
+        self.phase = Phase::Looking(e);
+        self.role_changed();
+        self.broadcast_vote();
+    }
+
+    fn broadcast_vote(&mut self) {
+        let vote = match &self.phase {
+            Phase::Looking(e) => e.vote.unwrap_or_else(|| self.self_vote()),
+            _ => return,
+        };
+        let peers: Vec<PeerId> = self.cfg.peers().collect();
+        for p in peers {
+            self.send(
+                p,
+                Msg::Notification {
+                    vote,
+                    round: self.round,
+                    state: PeerState::Looking,
+                },
+            );
+        }
+    }
+
+    /// The notification this member answers with when it is not looking.
+    fn settled_notification(&self) -> Msg {
+        let leader = self.leader().unwrap_or(self.cfg.id);
+        Msg::Notification {
+            vote: Vote {
+                leader,
+                zxid: self.log.last(),
+                epoch: self.current_epoch,
+            },
+            round: self.round,
+            state: self.state(),
+        }
+    }
+
+    pub(super) fn on_notification(
+        &mut self,
+        from: PeerId,
+        vote: Vote,
+        round: u64,
+        state: PeerState,
+    ) {
+        if from == self.cfg.id {
+            return;
+        }
+        if !matches!(self.phase, Phase::Looking(_)) {
+            if state == PeerState::Looking && self.leader() == Some(from) {
+                tracing::info!(leader = from, "the leader is looking again");
+                self.start_election();
+                return;
+            }
+            if state == PeerState::Looking {
+                let reply = self.settled_notification();
+                self.send(from, reply);
+            }
+            return;
+        }
+        if !self.cfg.is_voter(from) {
+            return;
+        }
+        let me = self.cfg.id;
+        let i_vote = self.cfg.is_voter(me);
+        let quorum = self.cfg.quorum();
+        let self_vote = self.self_vote();
+        let my_round = self.round;
+        let Phase::Looking(e) = &mut self.phase else {
+            return;
+        };
+        let mut rebroadcast = false;
+        let mut reply_behind = false;
+        let mut follow = None;
+        match state {
+            PeerState::Looking => {
+                if round > my_round {
+                    self.round = round;
+                    e.recv.clear();
+                    e.agreed_at = None;
+                    if i_vote {
+                        let best = if vote.beats(&self_vote) {
+                            vote
+                        } else {
+                            self_vote
+                        };
+                        e.vote = Some(best);
+                        e.recv.insert(me, best);
+                    }
+                    rebroadcast = true;
+                } else if round < my_round {
+                    reply_behind = true;
+                } else if let Some(current) = e.vote {
+                    if vote.beats(&current) {
+                        e.vote = Some(vote);
+                        e.recv.insert(me, vote);
+                        e.agreed_at = None;
+                        rebroadcast = true;
+                    }
+                }
+                if !reply_behind {
+                    e.recv.insert(from, vote);
+                    if let Some(current) = e.vote {
+                        let agreeing = e.recv.values().filter(|v| **v == current).count();
+                        if agreeing >= quorum && e.agreed_at.is_none() {
+                            e.agreed_at = Some(self.now);
+                        }
+                    }
+                }
+            }
+            PeerState::Following | PeerState::Leading | PeerState::Observing => {
+                e.outside.insert(from, (vote, state));
+                let leader = vote.leader;
+                let backing = e
+                    .outside
+                    .values()
+                    .filter(|(v, s)| v.leader == leader && *s != PeerState::Observing)
+                    .count();
+                let leader_leads = e
+                    .outside
+                    .get(&leader)
+                    .is_some_and(|(_, s)| *s == PeerState::Leading);
+                if leader != me && backing >= quorum && leader_leads {
+                    follow = Some((leader, round));
+                }
+            }
+        }
+        if reply_behind {
+            let reply = Msg::Notification {
+                vote: e.vote.unwrap_or(self_vote),
+                round: my_round,
+                state: PeerState::Looking,
+            };
+            self.send(from, reply);
+            return;
+        }
+        if let Some((leader, round)) = follow {
+            self.round = self.round.max(round);
+            self.become_follower(leader);
+            return;
+        }
+        if rebroadcast {
+            self.broadcast_vote();
+            if let Phase::Looking(e) = &mut self.phase {
+                e.last_broadcast = self.now;
+            }
+        }
+    }
+
+    pub(super) fn election_tick(&mut self) {
+        let Phase::Looking(e) = &mut self.phase else {
+            return;
+        };
+        if let (Some(at), Some(vote)) = (e.agreed_at, e.vote) {
+            if self.now - at >= self.cfg.finalize_ticks {
+                tracing::info!(leader = vote.leader, round = self.round, "election decided");
+                if vote.leader == self.cfg.id {
+                    self.become_leader();
+                } else {
+                    self.become_follower(vote.leader);
+                }
+                return;
+            }
+        }
+        if self.now - e.last_broadcast >= self.cfg.rebroadcast_ticks {
+            e.last_broadcast = self.now;
+            self.broadcast_vote();
+        }
+    }
+}

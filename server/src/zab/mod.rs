@@ -1,0 +1,387 @@
+//! The sans-IO ZAB core (DESIGN §3): Fast Leader Election, discovery, sync and
+//! broadcast as a deterministic state machine. No sockets, clocks, threads or
+//! files: the host feeds `Event`s and carries out the `Action`s it returns, in order.
+//!
+//! Host contract:
+//! - `Persist` is asynchronous: storage writes in order (one FIFO) and reports
+//!   `Persisted(z)` once every entry up to `z` is durable.
+//! - `Truncate`, `InstallSnapshot`, `SetAcceptedEpoch` and `SetCurrentEpoch` are
+//!   barriers: whatever was queued before them is written, and they are durable,
+//!   before the next action runs.
+//! - Links between members are FIFO; when one breaks the host reports `PeerLost`
+//!   and later messages simply flow again on a new connection.
+//! - `Commit(z)` asks the host to apply its logged entries up to `z`; it never
+//!   exceeds what is durable here.
+
+mod election;
+mod follower;
+mod leader;
+pub mod log;
+pub mod mutants;
+
+use bytes::Bytes;
+use std::collections::BTreeSet;
+
+pub type PeerId = u64;
+
+pub fn epoch_of(zxid: i64) -> u32 {
+    (zxid >> 32) as u32
+}
+
+pub fn make_zxid(epoch: u32, counter: u32) -> i64 {
+    ((epoch as i64) << 32) | counter as i64
+}
+
+/// One log entry: an encoded Txn the core never looks into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub zxid: i64,
+    pub data: Bytes,
+}
+
+/// What a member is doing, as its election notifications say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    Looking,
+    Following,
+    Leading,
+    Observing,
+}
+
+/// A vote: who should lead, and the voter's view of that candidate's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vote {
+    pub leader: PeerId,
+    pub zxid: i64,
+    pub epoch: u32,
+}
+
+impl Vote {
+    /// FLE's total order: epoch, then zxid, then id.
+    pub fn beats(&self, other: &Vote) -> bool {
+        (self.epoch, self.zxid, self.leader) > (other.epoch, other.zxid, other.leader)
+    }
+}
+
+/// How a learner is brought up to the leader's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    /// Append the entries that follow.
+    Diff,
+    /// Drop everything after this zxid first, then append.
+    Trunc(i64),
+    /// Install the leader's state at this zxid (the host streams it), then append.
+    Snap(i64),
+}
+
+/// Member-to-member messages (election and quorum links).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Msg {
+    Notification {
+        vote: Vote,
+        round: u64,
+        state: PeerState,
+    },
+    FollowerInfo {
+        accepted_epoch: u32,
+        last_zxid: i64,
+    },
+    LeaderInfo {
+        epoch: u32,
+    },
+    AckEpoch {
+        current_epoch: u32,
+        last_zxid: i64,
+    },
+    /// DIFF / TRUNC / SNAP with the entries to append, then NEWLEADER for `epoch`.
+    Sync {
+        kind: SyncKind,
+        entries: Vec<Entry>,
+        epoch: u32,
+    },
+    AckNewLeader {
+        epoch: u32,
+    },
+    UpToDate {
+        commit: i64,
+    },
+    Proposal(Entry),
+    /// Everything up to `zxid` is durable on the sender.
+    Ack {
+        zxid: i64,
+    },
+    /// Everything up to `zxid` is committed.
+    Commit {
+        zxid: i64,
+    },
+    Ping,
+    PingAck,
+    /// A client write a learner forwards to the leader to prepare.
+    Request(Bytes),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Message(PeerId, Msg),
+    Tick,
+    Persisted(i64),
+    PeerLost(PeerId),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Send(PeerId, Msg),
+    Persist(Vec<Entry>),
+    Truncate(i64),
+    InstallSnapshot {
+        from: PeerId,
+        zxid: i64,
+    },
+    SetAcceptedEpoch(u32),
+    SetCurrentEpoch(u32),
+    Commit(i64),
+    RoleChanged {
+        state: PeerState,
+        epoch: u32,
+        leader: Option<PeerId>,
+    },
+    /// On the leader: a forwarded client write to prepare and propose.
+    Deliver {
+        from: PeerId,
+        data: Bytes,
+    },
+}
+
+/// Membership and timing, in ticks of the host's clock.
+#[derive(Debug, Clone)]
+pub struct ZabConfig {
+    pub id: PeerId,
+    pub voters: BTreeSet<PeerId>,
+    pub observers: BTreeSet<PeerId>,
+    /// Ticks a learner may stay silent (and a leader without quorum) in broadcast.
+    pub sync_limit_ticks: u64,
+    /// Ticks allowed for discovery and sync.
+    pub init_limit_ticks: u64,
+    /// Ticks to wait after a quorum agrees, for a better vote (FLE's finalize wait).
+    pub finalize_ticks: u64,
+    /// Ticks between re-sent election notifications.
+    pub rebroadcast_ticks: u64,
+    /// Ticks between leader pings.
+    pub ping_ticks: u64,
+    /// Applied entries kept in memory for DIFF; older learners get SNAP.
+    pub window: usize,
+}
+
+impl ZabConfig {
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+
+    pub fn is_voter(&self, id: PeerId) -> bool {
+        self.voters.contains(&id)
+    }
+
+    pub fn peers(&self) -> impl Iterator<Item = PeerId> + '_ {
+        let me = self.id;
+        self.voters
+            .iter()
+            .chain(self.observers.iter())
+            .copied()
+            .filter(move |p| *p != me)
+    }
+}
+
+/// What storage held at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
+    /// The zxid just before `entries` (older history is only in the applied state).
+    pub base_zxid: i64,
+    pub entries: Vec<Entry>,
+    pub applied_zxid: i64,
+}
+
+enum Phase {
+    Looking(election::Election),
+    Following(follower::Follower),
+    Leading(leader::Leader),
+}
+
+pub struct Zab {
+    cfg: ZabConfig,
+    accepted_epoch: u32,
+    current_epoch: u32,
+    log: log::Log,
+    phase: Phase,
+    /// FLE's logical clock: survives elections within one run.
+    round: u64,
+    now: u64,
+    out: Vec<Action>,
+}
+
+impl Zab {
+    /// Starts in election.
+    pub fn new(cfg: ZabConfig, rec: Recovered) -> Zab {
+        let mut z = Zab {
+            log: log::Log::recovered(rec.base_zxid, rec.entries, rec.applied_zxid),
+            accepted_epoch: rec.accepted_epoch,
+            current_epoch: rec.current_epoch,
+            cfg,
+            phase: Phase::Looking(election::Election::default()),
+            round: 0,
+            now: 0,
+            out: Vec::new(),
+        };
+        z.start_election();
+        z
+    }
+
+    /// Feeds one event.
+    pub fn step(&mut self, event: Event) {
+        match event {
+            Event::Tick => {
+                self.now += 1;
+                match self.phase {
+                    Phase::Looking(_) => self.election_tick(),
+                    Phase::Following(_) => self.follower_tick(),
+                    Phase::Leading(_) => self.leader_tick(),
+                }
+            }
+            Event::Persisted(upto) => {
+                self.log.mark_durable(upto);
+                match self.phase {
+                    Phase::Looking(_) => {}
+                    Phase::Following(_) => self.follower_persisted(),
+                    Phase::Leading(_) => self.leader_try_commit(),
+                }
+            }
+            Event::PeerLost(peer) => match self.phase {
+                Phase::Looking(_) => {}
+                Phase::Following(ref f) => {
+                    if f.leader == peer {
+                        tracing::info!(leader = peer, "lost the leader");
+                        self.start_election();
+                    }
+                }
+                Phase::Leading(_) => self.leader_lost(peer),
+            },
+            Event::Message(from, msg) => {
+                if let Msg::Notification { vote, round, state } = msg {
+                    self.on_notification(from, vote, round, state);
+                    return;
+                }
+                match self.phase {
+                    Phase::Looking(_) => {}
+                    Phase::Following(_) => self.follower_message(from, msg),
+                    Phase::Leading(_) => self.leader_message(from, msg),
+                }
+            }
+        }
+    }
+
+    /// Proposes a prepared write. Only an established leader accepts; the zxid
+    /// it got comes back.
+    pub fn propose(&mut self, data: Bytes) -> Option<i64> {
+        self.leader_propose(data)
+    }
+
+    /// On a learner in broadcast: sends a client write to the leader.
+    pub fn forward(&mut self, data: Bytes) -> bool {
+        match &self.phase {
+            Phase::Following(f) if f.is_serving() => {
+                let leader = f.leader;
+                self.send(leader, Msg::Request(data));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The actions produced since the last call, in the order to carry them out.
+    pub fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.out)
+    }
+
+    pub fn state(&self) -> PeerState {
+        match &self.phase {
+            Phase::Looking(_) => PeerState::Looking,
+            Phase::Following(_) if !self.cfg.is_voter(self.cfg.id) => PeerState::Observing,
+            Phase::Following(_) => PeerState::Following,
+            Phase::Leading(_) => PeerState::Leading,
+        }
+    }
+
+    /// Whether clients may be served: an established leader or a synced learner.
+    pub fn is_serving(&self) -> bool {
+        match &self.phase {
+            Phase::Looking(_) => false,
+            Phase::Following(f) => f.is_serving(),
+            Phase::Leading(l) => l.established,
+        }
+    }
+
+    pub fn leader(&self) -> Option<PeerId> {
+        match &self.phase {
+            Phase::Looking(_) => None,
+            Phase::Following(f) => Some(f.leader),
+            Phase::Leading(_) => Some(self.cfg.id),
+        }
+    }
+
+    pub fn accepted_epoch(&self) -> u32 {
+        self.accepted_epoch
+    }
+
+    pub fn current_epoch(&self) -> u32 {
+        self.current_epoch
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.log.last()
+    }
+
+    pub fn committed_zxid(&self) -> i64 {
+        self.log.committed()
+    }
+
+    pub fn applied_zxid(&self) -> i64 {
+        self.log.applied()
+    }
+
+    pub fn id(&self) -> PeerId {
+        self.cfg.id
+    }
+
+    fn send(&mut self, to: PeerId, msg: Msg) {
+        self.out.push(Action::Send(to, msg));
+    }
+
+    fn set_accepted_epoch(&mut self, epoch: u32) {
+        self.accepted_epoch = epoch;
+        self.out.push(Action::SetAcceptedEpoch(epoch));
+    }
+
+    fn set_current_epoch(&mut self, epoch: u32) {
+        self.current_epoch = epoch;
+        self.out.push(Action::SetCurrentEpoch(epoch));
+    }
+
+    /// Hands newly committed-and-durable entries to the host.
+    fn apply_ready(&mut self) {
+        if let Some(upto) = self.log.advance_applied() {
+            self.out.push(Action::Commit(upto));
+            self.log.trim(self.cfg.window);
+        }
+    }
+
+    fn role_changed(&mut self) {
+        let state = self.state();
+        let leader = self.leader();
+        self.out.push(Action::RoleChanged {
+            state,
+            epoch: self.current_epoch,
+            leader,
+        });
+    }
+}

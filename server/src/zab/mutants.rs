@@ -1,0 +1,38 @@
+//! Deliberate bugs the simulator must catch (DESIGN §3, issue 3). Compiled in only
+//! with the `mutants` feature; without it every check is a constant `false`.
+
+/// A known way to break ZAB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Mutant {
+    /// Acknowledge a proposal before it is durable (leader and followers).
+    AckBeforeFsync = 1,
+    /// Ignore TRUNC: keep a diverged tail.
+    SkipTrunc = 2,
+    /// Ack NEWLEADER before the synced history is durable (the ZOOKEEPER-4643
+    /// family: the leader counts a follower that can still lose the history).
+    NewLeaderAckBeforeLog = 3,
+}
+
+#[cfg(feature = "mutants")]
+static ACTIVE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Turns a mutant on (or all off with `None`) for the whole process.
+#[cfg(feature = "mutants")]
+pub fn set(mutant: Option<Mutant>) {
+    ACTIVE.store(
+        mutant.map_or(0, |m| m as u8),
+        std::sync::atomic::Ordering::SeqCst,
+    );
+}
+
+#[cfg(feature = "mutants")]
+pub(super) fn active(mutant: Mutant) -> bool {
+    ACTIVE.load(std::sync::atomic::Ordering::Relaxed) == mutant as u8
+}
+
+#[cfg(not(feature = "mutants"))]
+#[inline(always)]
+pub(super) fn active(_mutant: Mutant) -> bool {
+    false
+}
