@@ -41,16 +41,14 @@ pub async fn run_standalone(
 ) -> Result<(), ServerError> {
     let cfg = Arc::new(cfg);
     let store = Arc::new(storage::Storage::open(&cfg.storage_dir())?);
-    let (tree, replayed) = store.recover()?;
-    let last_epoch = store.current_epoch()?.max(tree.last_zxid() >> 32);
-    let epoch = last_epoch + 1;
-    store.begin_epoch(epoch)?;
+    let recovered = store.recover()?;
     tracing::info!(
-        zxid = format!("0x{:x}", tree.last_zxid()),
-        replayed,
-        nodes = tree.node_count(),
-        sessions = tree.sessions().len(),
-        epoch,
+        applied = format!("0x{:x}", recovered.tree.last_zxid()),
+        logged_past_it = recovered.unapplied.len(),
+        nodes = recovered.tree.node_count(),
+        sessions = recovered.tree.sessions().len(),
+        accepted_epoch = recovered.accepted_epoch,
+        current_epoch = recovered.current_epoch,
         "recovered state"
     );
     let addr = cfg.client_addr()?;
@@ -65,10 +63,16 @@ pub async fn run_standalone(
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (handle, writer) = storage::writer::spawn(store.clone(), events_tx);
     let (core_tx, core_rx) = mpsc::unbounded_channel();
-    let core = core::Core::new(cfg.clone(), tree, epoch, handle);
-    let net = tokio::spawn(net::serve(listener, core_tx, cfg.clone(), shutdown.clone()));
-    let result = core.run(core_rx, events_rx, shutdown).await;
-    net.abort();
+    let zab_cfg = core::zab_config(&cfg);
+    let result = match core::Core::new(cfg.clone(), recovered, zab_cfg, handle) {
+        Ok(core) => {
+            let net = tokio::spawn(net::serve(listener, core_tx, cfg.clone(), shutdown.clone()));
+            let result = core.run(core_rx, events_rx, shutdown).await;
+            net.abort();
+            result
+        }
+        Err(e) => Err(e),
+    };
     // The core (and with it the last storage handle) is gone: let the writer finish its queue.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");

@@ -13,6 +13,39 @@ pub struct Txn {
     pub body: TxnBody,
 }
 
+/// A Txn as the log holds it: who asked for it, so the member the client is
+/// connected to can answer once it applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// The member whose client sent the request (0 for the leader's own work).
+    pub origin_member: u64,
+    /// That member's id for the request (0 when nobody waits for it).
+    pub origin_request: u64,
+    pub txn: Txn,
+}
+
+impl Logged {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.write_i64(self.origin_member as i64);
+        w.write_i64(self.origin_request as i64);
+        w.write_raw(&self.txn.encode());
+        w.into_inner()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Logged, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let origin_member = r.read_i64()? as u64;
+        let origin_request = r.read_i64()? as u64;
+        let txn = Txn::decode(&bytes[r.position()..])?;
+        Ok(Logged {
+            origin_member,
+            origin_request,
+            txn,
+        })
+    }
+}
+
 /// What a Txn does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnBody {
@@ -263,6 +296,21 @@ mod tests {
             };
             assert_eq!(Txn::decode(&txn.encode()).unwrap(), txn);
         }
+    }
+
+    #[test]
+    fn logged_round_trips() {
+        let logged = Logged {
+            origin_member: 3,
+            origin_request: 77,
+            txn: Txn {
+                zxid: 5,
+                time_ms: 6,
+                session_id: 7,
+                body: TxnBody::Delete { path: "/a".into() },
+            },
+        };
+        assert_eq!(Logged::decode(&logged.encode()).unwrap(), logged);
     }
 
     proptest! {

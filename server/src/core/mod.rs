@@ -6,10 +6,13 @@
 //! Per-connection order: a read waits for every earlier write of its connection to
 //! be applied, so replies leave in request order and a session reads its own writes.
 
+mod replication;
 pub mod reply;
 
+pub use replication::zab_config;
+
 use crate::config::Config;
-use crate::prep::{Prep, PrepContext};
+use crate::prep::Prep;
 use crate::proto::{
     add_watch_mode, op, perms, xid, Acl, ConnectRequest, ConnectResponse, DecodeError, ErrorCode,
     Id, Request, SetWatches,
@@ -121,11 +124,6 @@ enum Origin {
     },
 }
 
-struct Inflight {
-    txn: Txn,
-    origin: Origin,
-}
-
 /// Numbers for four-letter words and metrics.
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
@@ -145,9 +143,8 @@ pub struct Core {
     conns: HashMap<ConnId, Conn>,
     session_conn: HashMap<i64, ConnId>,
     expiry: ExpiryTracker,
-    inflight: VecDeque<Inflight>,
-    next_zxid: i64,
     storage: StorageHandle,
+    repl: replication::Replication,
     stats: RequestStats,
     counters: Counters,
     session_ids: session::IdGenerator,
@@ -176,15 +173,29 @@ fn now_ms() -> i64 {
 }
 
 impl Core {
-    pub fn new(cfg: Arc<Config>, tree: DataTree, epoch: i64, storage: StorageHandle) -> Core {
+    /// A member from what storage recovered; replication starts at once (a lone
+    /// voter leads immediately and commits its whole log).
+    pub fn new(
+        cfg: Arc<Config>,
+        recovered: crate::storage::Recovered,
+        zab_cfg: crate::zab::ZabConfig,
+        storage: StorageHandle,
+    ) -> Result<Core, String> {
         let now = Instant::now();
+        let tree = recovered.tree;
         let mut expiry = ExpiryTracker::default();
         for (id, s) in tree.sessions() {
             expiry.touch(*id, s.timeout_ms, now);
         }
         let server_id = cfg.my_id.unwrap_or(0);
-        Core {
-            next_zxid: (epoch << 32) + 1,
+        let repl = replication::Replication::new(
+            zab_cfg,
+            &tree,
+            recovered.unapplied,
+            recovered.accepted_epoch,
+            recovered.current_epoch,
+        );
+        let mut core = Core {
             session_ids: session::IdGenerator::new(server_id, now_ms()),
             tree,
             prep: Prep::default(),
@@ -192,8 +203,8 @@ impl Core {
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             expiry,
-            inflight: VecDeque::new(),
             storage,
+            repl,
             stats: RequestStats::default(),
             counters: Counters::default(),
             started: now,
@@ -201,6 +212,11 @@ impl Core {
             delta: StateDeltaBuilder::default(),
             applied_since_trim: 0,
             cfg,
+        };
+        core.run_zab_actions();
+        match core.repl.fatal.take() {
+            Some(e) => Err(e),
+            None => Ok(core),
         }
     }
 
@@ -214,6 +230,9 @@ impl Core {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if let Some(e) = self.repl.fatal.take() {
+                return Err(e);
+            }
             tokio::select! {
                 biased;
                 ev = storage_events.recv() => match ev {
@@ -221,7 +240,7 @@ impl Core {
                         self.counters.fsyncs += 1;
                         self.counters.fsync_micros_total += fsync_micros;
                         self.counters.txns_logged += entries as u64;
-                        self.commit_upto(upto);
+                        self.zab_step(crate::zab::Event::Persisted(upto));
                     }
                     Some(StorageEvent::Failed(e)) => return Err(format!("storage failed: {e}")),
                     None => return Err("storage writer stopped".into()),
@@ -230,7 +249,10 @@ impl Core {
                     Some(m) => self.handle(m),
                     None => return Ok(()),
                 },
-                _ = tick.tick() => self.on_tick(),
+                _ = tick.tick() => {
+                    self.zab_step(crate::zab::Event::Tick);
+                    self.on_tick();
+                }
                 _ = shutdown.changed() => {
                     for c in self.conns.values_mut() {
                         c.close();
@@ -309,6 +331,11 @@ impl Core {
             opened: Instant::now(),
             last_zxid: 0,
         };
+        if !self.repl.zab.is_serving() {
+            tracing::debug!(%addr, "not serving yet: closing a client connection");
+            c.close();
+            return;
+        }
         if max > 0 && same_ip >= max {
             tracing::warn!(%addr, max, "too many connections from one address (maxClientCnxns)");
             self.counters.connections_rejected += 1;
@@ -351,16 +378,11 @@ impl Core {
         if req.session_id == 0 {
             let id = self.session_ids.allocate();
             let passwd = session::new_password();
-            let zxid = self.alloc_zxid();
-            self.submit(
-                Txn {
-                    zxid,
-                    time_ms: now_ms(),
-                    session_id: id,
-                    body: TxnBody::CreateSession {
-                        timeout_ms: timeout,
-                        passwd,
-                    },
+            self.write(
+                id,
+                replication::WriteOp::CreateSession {
+                    timeout_ms: timeout,
+                    passwd,
                 },
                 Origin::Connect { conn },
             );
@@ -407,18 +429,6 @@ impl Core {
         self.drain(conn);
     }
 
-    fn alloc_zxid(&mut self) -> i64 {
-        let z = self.next_zxid;
-        self.next_zxid += 1;
-        z
-    }
-
-    fn submit(&mut self, txn: Txn, origin: Origin) {
-        self.storage
-            .send(StorageCmd::Append(vec![(txn.zxid, txn.encode())]));
-        self.inflight.push_back(Inflight { txn, origin });
-    }
-
     /// Serves a connection's queue in order until it meets a read that must wait
     /// for an earlier write, or the queue is empty.
     fn drain(&mut self, conn: ConnId) {
@@ -459,29 +469,10 @@ impl Core {
             Request::Multi(ops) => ops.iter().map(|o| o.opcode()).collect(),
             other => vec![other.opcode()],
         };
-        let zxid = self.alloc_zxid();
-        let body = if self.expiry.is_closing(session) || self.tree.session(session).is_none() {
-            TxnBody::Error(ErrorCode::SessionExpired)
-        } else if close_after {
-            self.expiry.mark_closing(session);
-            self.prep.prep_close_session(&self.tree, session, zxid)
-        } else {
-            let ids = &self.conns[&conn].ids;
-            let ctx = PrepContext {
-                session_id: session,
-                ids,
-                zxid,
-                extended_types: self.cfg.extended_types_enabled,
-            };
-            self.prep.prep_write(&self.tree, &ctx, &req)
-        };
-        self.submit(
-            Txn {
-                zxid,
-                time_ms: now_ms(),
-                session_id: session,
-                body,
-            },
+        let ids = self.conns[&conn].ids.clone();
+        self.write(
+            session,
+            replication::WriteOp::Client { ids, request: req },
             Origin::Request {
                 conn,
                 xid: q.xid,
@@ -490,18 +481,6 @@ impl Core {
                 close_after,
             },
         );
-    }
-
-    /// Applies every in-flight Txn up to `upto`, in order, replying to their owners.
-    fn commit_upto(&mut self, upto: i64) {
-        while self.inflight.front().is_some_and(|i| i.txn.zxid <= upto) {
-            let Some(Inflight { txn, origin }) = self.inflight.pop_front() else {
-                break;
-            };
-            self.apply_committed(txn, origin);
-        }
-        self.prep.applied(upto.min(self.tree.last_zxid()));
-        self.flush_state();
     }
 
     fn apply_committed(&mut self, txn: Txn, origin: Origin) {
@@ -515,8 +494,14 @@ impl Core {
         self.applied_since_trim += 1;
         self.fire_watches(&applied.changes, &applied.removed_acls);
         let zxid = self.tree.last_zxid();
-        if let TxnBody::CloseSession { .. } = txn.body {
-            self.session_closed(txn.session_id, &origin);
+        match &txn.body {
+            TxnBody::CloseSession { .. } => self.session_closed(txn.session_id, &origin),
+            // Every member keeps deadlines, so whoever leads next can expire sessions.
+            TxnBody::CreateSession { timeout_ms, .. } => {
+                self.expiry
+                    .touch(txn.session_id, *timeout_ms, Instant::now())
+            }
+            _ => {}
         }
         let result = applied
             .result
@@ -525,12 +510,10 @@ impl Core {
             Origin::None => {}
             Origin::Connect { conn } => {
                 if let TxnBody::CreateSession { timeout_ms, passwd } = &txn.body {
+                    // A client that left before its session was made: the session
+                    // lives until it expires.
                     if self.conns.contains_key(&conn) {
                         self.bind_session(conn, txn.session_id, *timeout_ms, passwd.clone());
-                    } else {
-                        // The client left before its session was made: it lives until it expires.
-                        self.expiry
-                            .touch(txn.session_id, *timeout_ms, Instant::now());
                     }
                 }
             }
@@ -631,6 +614,9 @@ impl Core {
     }
 
     fn on_tick(&mut self) {
+        if !self.repl.leads() {
+            return;
+        }
         let now = Instant::now();
         for session in self.expiry.expired(now) {
             if self.tree.session(session).is_none() {
@@ -640,17 +626,7 @@ impl Core {
             tracing::info!(session = format!("0x{session:x}"), "session expired");
             self.counters.sessions_expired += 1;
             self.expiry.mark_closing(session);
-            let zxid = self.alloc_zxid();
-            let body = self.prep.prep_close_session(&self.tree, session, zxid);
-            self.submit(
-                Txn {
-                    zxid,
-                    time_ms: now_ms(),
-                    session_id: session,
-                    body,
-                },
-                Origin::None,
-            );
+            self.write(session, replication::WriteOp::Expire, Origin::None);
         }
         if now.duration_since(self.last_sweep)
             >= Duration::from_millis(self.cfg.container_check_interval_ms)
@@ -681,35 +657,8 @@ impl Core {
                 }
             }
         }
-        let super_ids = [Id::new("super", "")];
         for p in doomed {
-            let zxid = self.alloc_zxid();
-            let ctx = PrepContext {
-                session_id: 0,
-                ids: &super_ids,
-                zxid,
-                extended_types: true,
-            };
-            let body = self.prep.prep_write(
-                &self.tree,
-                &ctx,
-                &Request::Delete {
-                    path: p,
-                    version: -1,
-                },
-            );
-            if matches!(body, TxnBody::Error(_)) {
-                continue;
-            }
-            self.submit(
-                Txn {
-                    zxid,
-                    time_ms: now,
-                    session_id: 0,
-                    body,
-                },
-                Origin::None,
-            );
+            self.write(0, replication::WriteOp::DeleteNode(p), Origin::None);
         }
     }
 
@@ -1045,7 +994,7 @@ impl Core {
                 .map(|(id, s)| (*id, s.timeout_ms))
                 .collect(),
             ephemerals,
-            outstanding: self.inflight.len(),
+            outstanding: self.repl.outstanding(),
             stats: self.stats.clone(),
             counters: self.counters.clone(),
             connections: conns,

@@ -6,7 +6,7 @@ pub mod writer;
 
 use crate::proto::{DecodeError, Reader, Writer};
 use crate::tree::{DataTree, Node, SessionRecord};
-use crate::txn::Txn;
+use crate::txn::Logged;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -42,6 +42,17 @@ pub enum StorageError {
 pub struct Storage {
     db: DB,
     path: PathBuf,
+}
+
+/// What storage held at start-up.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The tree as of the applied zxid.
+    pub tree: DataTree,
+    /// Logged entries past it, in zxid order.
+    pub unapplied: Vec<Logged>,
+    pub accepted_epoch: u32,
+    pub current_epoch: u32,
 }
 
 /// What a write to `state` carries: final records of the touched keys, the applied
@@ -175,14 +186,51 @@ impl Storage {
         Ok(self.meta_i64(KEY_ACCEPTED_EPOCH)?.unwrap_or(0))
     }
 
-    /// Records a new epoch as both accepted and current, durably, before any zxid of it is used.
-    pub fn begin_epoch(&self, epoch: i64) -> Result<(), StorageError> {
-        self.put_meta_synced(KEY_ACCEPTED_EPOCH, epoch)?;
-        self.put_meta_synced(KEY_CURRENT_EPOCH, epoch)
+    pub fn set_accepted_epoch(&self, epoch: u32) -> Result<(), StorageError> {
+        self.put_meta_synced(KEY_ACCEPTED_EPOCH, epoch as i64)
     }
 
-    /// Loads the applied state, then replays the log past it.
-    pub fn recover(&self) -> Result<(DataTree, usize), StorageError> {
+    pub fn set_current_epoch(&self, epoch: u32) -> Result<(), StorageError> {
+        self.put_meta_synced(KEY_CURRENT_EPOCH, epoch as i64)
+    }
+
+    /// Drops log entries after `zxid` (TRUNC), durably.
+    pub fn truncate_log_after(&self, zxid: i64) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.cf(CF_LOG),
+            log_key(zxid.saturating_add(1)),
+            log_key(i64::MAX),
+        );
+        self.write(batch, true)
+    }
+
+    /// Replaces the whole state with a snapshot at `zxid` and empties the log (SNAP), durably.
+    pub fn install_snapshot(&self, tree: &DataTree) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let state = self.cf(CF_STATE);
+        batch.delete_range_cf(state, [0u8].as_slice(), [0xffu8; 9].as_slice());
+        batch.delete_range_cf(self.cf(CF_LOG), log_key(0), log_key(i64::MAX));
+        let delta = StateDelta {
+            nodes: tree
+                .nodes()
+                .map(|(p, n)| (p.clone(), Some(n.encoded())))
+                .collect(),
+            sessions: tree
+                .sessions()
+                .iter()
+                .map(|(id, s)| (*id, Some(s.clone())))
+                .collect(),
+            applied_zxid: tree.last_zxid(),
+            trim_log_below: None,
+        };
+        self.batch_state(&mut batch, &delta);
+        self.write(batch, true)
+    }
+
+    /// Loads the applied state and the logged entries past it. Those are not
+    /// applied here: whether they are committed is for the ZAB core to decide.
+    pub fn recover(&self) -> Result<Recovered, StorageError> {
         let applied = self.meta_i64(KEY_APPLIED)?.unwrap_or(0);
         let mut nodes = Vec::new();
         let mut sessions = Vec::new();
@@ -224,10 +272,8 @@ impl Storage {
                 }
             }
         }
-        let mut tree = DataTree::from_records(nodes, sessions, applied);
-        let mut replayed = 0;
-        let mut touched_paths = std::collections::BTreeSet::new();
-        let mut touched_sessions = std::collections::BTreeSet::new();
+        let tree = DataTree::from_records(nodes, sessions, applied);
+        let mut unapplied = Vec::new();
         let start = log_key(applied.saturating_add(1));
         for item in self.db.iterator_cf(
             self.cf(CF_LOG),
@@ -235,42 +281,22 @@ impl Storage {
         ) {
             let (k, v) = item.map_err(|e| self.rocks(e))?;
             let payload = unseal(CF_LOG, &k, &v)?;
-            let txn = Txn::decode(payload).map_err(|e| decode_err(CF_LOG, &k, e))?;
-            if k.as_ref() != log_key(txn.zxid) {
+            let logged = Logged::decode(payload).map_err(|e| decode_err(CF_LOG, &k, e))?;
+            if k.as_ref() != log_key(logged.txn.zxid) {
                 return Err(StorageError::Corrupt {
                     cf: CF_LOG,
                     key: format!("{k:?}"),
-                    reason: format!("entry holds zxid 0x{:x}", txn.zxid),
+                    reason: format!("entry holds zxid 0x{:x}", logged.txn.zxid),
                 });
             }
-            let applied = tree.apply(&txn);
-            touched_paths.extend(applied.touched_paths);
-            touched_sessions.extend(applied.touched_sessions);
-            replayed += 1;
+            unapplied.push(logged);
         }
-        if replayed > 0 {
-            // Fold the replayed tail into `state` now: later state writes move the
-            // applied marker past these entries, and a restart would then skip them.
-            let delta = StateDelta {
-                nodes: touched_paths
-                    .into_iter()
-                    .map(|p| {
-                        let record = tree.get(&p).map(Node::encoded);
-                        (p, record)
-                    })
-                    .collect(),
-                sessions: touched_sessions
-                    .into_iter()
-                    .map(|id| (id, tree.session(id).cloned()))
-                    .collect(),
-                applied_zxid: tree.last_zxid(),
-                trim_log_below: None,
-            };
-            let mut batch = WriteBatch::default();
-            self.batch_state(&mut batch, &delta);
-            self.write(batch, true)?;
-        }
-        Ok((tree, replayed))
+        Ok(Recovered {
+            tree,
+            unapplied,
+            accepted_epoch: self.meta_i64(KEY_ACCEPTED_EPOCH)?.unwrap_or(0) as u32,
+            current_epoch: self.meta_i64(KEY_CURRENT_EPOCH)?.unwrap_or(0) as u32,
+        })
     }
 
     /// The last zxid in the log, if any.
@@ -339,8 +365,9 @@ impl Storage {
     }
 
     /// Writes entries durably at once (tests and tools; the server uses the writer thread).
-    pub fn append_synced(&self, txns: &[Txn]) -> Result<(), StorageError> {
-        let entries: Vec<(i64, Vec<u8>)> = txns.iter().map(|t| (t.zxid, t.encode())).collect();
+    pub fn append_synced(&self, logged: &[Logged]) -> Result<(), StorageError> {
+        let entries: Vec<(i64, Vec<u8>)> =
+            logged.iter().map(|l| (l.txn.zxid, l.encode())).collect();
         let mut batch = WriteBatch::default();
         self.batch_log(&mut batch, &entries);
         self.write(batch, true)
@@ -382,91 +409,110 @@ impl Storage {
 mod tests {
     use super::*;
     use crate::proto::Acl;
-    use crate::txn::{CreateTxn, TxnBody};
+    use crate::txn::{CreateTxn, Txn, TxnBody};
 
-    fn create(zxid: i64, path: &str) -> Txn {
-        Txn {
-            zxid,
-            time_ms: 77,
-            session_id: 1,
-            body: TxnBody::Create(CreateTxn {
-                path: path.into(),
-                data: Some(path.as_bytes().to_vec()),
-                acl: Acl::world_all(),
-                owner: 0,
-            }),
+    fn create(zxid: i64, path: &str) -> Logged {
+        Logged {
+            origin_member: 1,
+            origin_request: zxid as u64,
+            txn: Txn {
+                zxid,
+                time_ms: 77,
+                session_id: 1,
+                body: TxnBody::Create(CreateTxn {
+                    path: path.into(),
+                    data: Some(path.as_bytes().to_vec()),
+                    acl: Acl::world_all(),
+                    owner: 0,
+                }),
+            },
         }
     }
 
+    /// Writes the state of `tree` for `paths` with its applied marker.
+    fn write_state(s: &Storage, tree: &DataTree, paths: &[&str]) {
+        let delta = StateDelta {
+            nodes: paths
+                .iter()
+                .map(|p| (p.to_string(), tree.get(p).map(Node::encoded)))
+                .collect(),
+            sessions: vec![],
+            applied_zxid: tree.last_zxid(),
+            trim_log_below: None,
+        };
+        let mut batch = WriteBatch::default();
+        s.batch_state(&mut batch, &delta);
+        s.write(batch, false).unwrap();
+    }
+
     #[test]
-    fn log_replays_past_the_applied_state() {
+    fn recovery_returns_the_state_and_the_unapplied_log_tail() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Storage::open(dir.path()).unwrap();
-            s.begin_epoch(1).unwrap();
+            s.set_accepted_epoch(2).unwrap();
+            s.set_current_epoch(1).unwrap();
             s.append_synced(&[create(1, "/a"), create(2, "/b")])
                 .unwrap();
-            // State reflects zxid 1 only; zxid 2 must come from the log.
             let mut tree = DataTree::new();
-            tree.apply(&create(1, "/a"));
-            let delta = StateDelta {
-                nodes: vec![
-                    ("/a".into(), tree.get("/a").map(Node::encoded)),
-                    ("/".into(), tree.get("/").map(Node::encoded)),
-                ],
-                sessions: vec![],
-                applied_zxid: 1,
-                trim_log_below: None,
-            };
-            let mut batch = WriteBatch::default();
-            s.batch_state(&mut batch, &delta);
-            s.write(batch, false).unwrap();
+            tree.apply(&create(1, "/a").txn);
+            write_state(&s, &tree, &["/a", "/"]);
         }
         let s = Storage::open(dir.path()).unwrap();
-        let (tree, replayed) = s.recover().unwrap();
-        assert_eq!(replayed, 1);
-        assert_eq!(tree.get("/b").unwrap().data.as_deref(), Some(&b"/b"[..]));
-        assert_eq!(tree.get("/").unwrap().stat().num_children, 3);
-        assert_eq!(tree.last_zxid(), 2);
-        assert_eq!(s.current_epoch().unwrap(), 1);
+        let rec = s.recover().unwrap();
+        assert_eq!(rec.tree.last_zxid(), 1);
+        assert!(rec.tree.get("/a").is_some() && rec.tree.get("/b").is_none());
+        assert_eq!(
+            rec.tree.get("/").unwrap().stat().num_children,
+            2,
+            "/zookeeper and /a"
+        );
+        assert_eq!(rec.unapplied, vec![create(2, "/b")]);
+        assert_eq!((rec.accepted_epoch, rec.current_epoch), (2, 1));
         assert_eq!(s.last_logged_zxid().unwrap(), Some(2));
     }
 
-    /// Regression: entries recovered by replay must reach `state` before newer
-    /// state writes move the applied marker past them (found by durability_kill9).
+    /// Regression (found by durability_kill9): logged entries must keep coming back
+    /// until their state is written, however often the member restarts.
     #[test]
-    fn replayed_entries_survive_a_second_restart() {
+    fn unapplied_entries_survive_restarts_until_applied() {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Storage::open(dir.path()).unwrap();
-            s.append_synced(&[create(1, "/replayed")]).unwrap();
+            s.append_synced(&[create(1, "/logged")]).unwrap();
+        }
+        for _ in 0..2 {
+            let s = Storage::open(dir.path()).unwrap();
+            assert_eq!(s.recover().unwrap().unapplied.len(), 1);
         }
         {
             let s = Storage::open(dir.path()).unwrap();
-            let (mut tree, replayed) = s.recover().unwrap();
-            assert_eq!(replayed, 1);
-            // The member goes on: a later Txn is applied and its state written.
-            let later = create(0x2_0000_0001, "/later");
-            s.append_synced(std::slice::from_ref(&later)).unwrap();
-            tree.apply(&later);
-            let delta = StateDelta {
-                nodes: vec![
-                    ("/later".into(), tree.get("/later").map(Node::encoded)),
-                    ("/".into(), tree.get("/").map(Node::encoded)),
-                ],
-                sessions: vec![],
-                applied_zxid: later.zxid,
-                trim_log_below: None,
-            };
-            let mut batch = WriteBatch::default();
-            s.batch_state(&mut batch, &delta);
-            s.write(batch, true).unwrap();
+            let mut rec = s.recover().unwrap();
+            rec.tree.apply(&rec.unapplied[0].txn);
+            write_state(&s, &rec.tree, &["/logged", "/"]);
         }
         let s = Storage::open(dir.path()).unwrap();
-        let (tree, _) = s.recover().unwrap();
-        assert!(tree.get("/replayed").is_some(), "replayed entry lost");
-        assert!(tree.get("/later").is_some());
-        assert_eq!(tree.get("/").unwrap().stat().num_children, 3);
+        let rec = s.recover().unwrap();
+        assert!(rec.unapplied.is_empty());
+        assert!(rec.tree.get("/logged").is_some());
+    }
+
+    #[test]
+    fn truncate_and_snapshot_rewrite_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        s.append_synced(&[create(1, "/a"), create(2, "/b"), create(3, "/c")])
+            .unwrap();
+        s.truncate_log_after(1).unwrap();
+        assert_eq!(s.last_logged_zxid().unwrap(), Some(1));
+        let mut tree = DataTree::new();
+        tree.apply(&create(7, "/snap").txn);
+        s.install_snapshot(&tree).unwrap();
+        let rec = s.recover().unwrap();
+        assert!(rec.unapplied.is_empty());
+        assert_eq!(rec.tree.last_zxid(), 7);
+        assert!(rec.tree.get("/snap").is_some());
+        assert_eq!(s.last_logged_zxid().unwrap(), None);
     }
 
     #[test]

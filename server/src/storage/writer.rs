@@ -7,12 +7,18 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A synchronous storage operation run in order after everything queued before it.
+pub type BarrierOp = Box<dyn FnOnce(&Storage) -> Result<(), StorageError> + Send>;
+
 /// Work for the writer thread.
 pub enum StorageCmd {
-    /// Encoded Txns to make durable; the writer answers `Persisted`.
+    /// Encoded log entries to make durable; the writer answers `Persisted`.
     Append(Vec<(i64, Vec<u8>)>),
     /// Applied state; durable with the next synced write.
     State(StateDelta),
+    /// Epoch writes, TRUNC and SNAP: everything queued before is written first,
+    /// then the operation, then `done` is told.
+    Barrier(BarrierOp, std::sync::mpsc::Sender<Result<(), String>>),
 }
 
 /// What the writer reports back.
@@ -39,6 +45,17 @@ impl StorageHandle {
     pub fn send(&self, cmd: StorageCmd) -> bool {
         self.tx.send(cmd).is_ok()
     }
+
+    /// Runs `op` after everything queued so far, and waits for it.
+    pub fn barrier(&self, op: BarrierOp) -> Result<(), String> {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        if !self.send(StorageCmd::Barrier(op, done_tx)) {
+            return Err("the storage writer has stopped".into());
+        }
+        done_rx
+            .recv()
+            .map_err(|_| "the storage writer has stopped".to_string())?
+    }
 }
 
 /// Starts the writer thread. It runs until every handle is dropped.
@@ -64,33 +81,44 @@ fn run(
         while let Ok(more) = rx.try_recv() {
             cmds.push(more);
         }
-        match write_group(storage, cmds) {
-            Ok(Some((upto, entries, fsync_micros))) => {
-                if events
-                    .send(StorageEvent::Persisted {
-                        upto,
-                        entries,
-                        fsync_micros,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "storage write failed");
-                let _ = events.send(StorageEvent::Failed(e.to_string()));
-                return;
-            }
+        if let Err(e) = write_all(storage, cmds, &events) {
+            tracing::error!(error = %e, "storage write failed");
+            let _ = events.send(StorageEvent::Failed(e.to_string()));
+            return;
         }
     }
 }
 
-fn write_group(
+/// Writes a drained run of commands: consecutive appends and state writes share
+/// one batch and one fsync; a barrier splits the run.
+fn write_all(
     storage: &Storage,
     cmds: Vec<StorageCmd>,
-) -> Result<Option<(i64, usize, u64)>, StorageError> {
+    events: &tokio::sync::mpsc::UnboundedSender<StorageEvent>,
+) -> Result<(), StorageError> {
+    let mut group: Vec<StorageCmd> = Vec::new();
+    for cmd in cmds {
+        match cmd {
+            StorageCmd::Barrier(op, done) => {
+                flush_group(storage, std::mem::take(&mut group), events)?;
+                let result = op(storage);
+                let _ = done.send(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                result?;
+            }
+            other => group.push(other),
+        }
+    }
+    flush_group(storage, group, events)
+}
+
+fn flush_group(
+    storage: &Storage,
+    cmds: Vec<StorageCmd>,
+    events: &tokio::sync::mpsc::UnboundedSender<StorageEvent>,
+) -> Result<(), StorageError> {
+    if cmds.is_empty() {
+        return Ok(());
+    }
     let mut batch = WriteBatch::default();
     let mut upto = None;
     let mut entries = 0;
@@ -104,10 +132,18 @@ fn write_group(
                 }
             }
             StorageCmd::State(delta) => storage.batch_state(&mut batch, delta),
+            StorageCmd::Barrier(..) => {}
         }
     }
     let started = Instant::now();
     storage.write(batch, upto.is_some())?;
-    let micros = started.elapsed().as_micros() as u64;
-    Ok(upto.map(|u| (u, entries, micros)))
+    let fsync_micros = started.elapsed().as_micros() as u64;
+    if let Some(upto) = upto {
+        let _ = events.send(StorageEvent::Persisted {
+            upto,
+            entries,
+            fsync_micros,
+        });
+    }
+    Ok(())
 }

@@ -39,6 +39,11 @@ impl Zab {
         }
         self.phase = Phase::Looking(e);
         self.role_changed();
+        if self.cfg.voters.len() == 1 && vote.is_some() {
+            // A lone voter is its own quorum: nothing to wait for.
+            self.become_leader();
+            return;
+        }
         self.broadcast_vote();
     }
 

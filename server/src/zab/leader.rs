@@ -288,6 +288,16 @@ impl Zab {
         }
     }
 
+    /// The zxid the next proposal will get, on an established leader.
+    pub fn next_zxid(&self) -> Option<i64> {
+        match &self.phase {
+            Phase::Leading(l) if l.established && l.counter < u32::MAX => {
+                Some(make_zxid(l.epoch?, l.counter + 1))
+            }
+            _ => None,
+        }
+    }
+
     pub(super) fn leader_propose(&mut self, data: Bytes) -> Option<i64> {
         let l = self.leader_state()?;
         let epoch = l.epoch?;

@@ -1,0 +1,353 @@
+//! The core's side of replication: turns writes into Txns and proposes them
+//! through the ZAB state machine, carries out its actions (storage, links), and
+//! applies what it commits, in zxid order, answering this member's clients.
+//! A standalone member is a one-voter ensemble: same log, same apply path.
+
+use super::{now_ms, Core, Origin};
+use crate::config::Config;
+use crate::prep::{Prep, PrepContext};
+use crate::proto::{Id, Request};
+use crate::storage::writer::StorageCmd;
+use crate::tree::DataTree;
+use crate::txn::{Logged, Txn, TxnBody};
+use crate::zab::{self, Action, Entry, PeerState, Zab, ZabConfig};
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+
+/// The host clock's tick, which ZAB counts in.
+pub const TICK_MS: u64 = 100;
+
+/// A write, before it is prepared into a Txn.
+pub(super) enum WriteOp {
+    /// A client request on a connection with these identities.
+    Client {
+        ids: Vec<Id>,
+        request: Request,
+    },
+    CreateSession {
+        timeout_ms: i32,
+        passwd: Vec<u8>,
+    },
+    /// The session timed out.
+    Expire,
+    /// An empty container or an expired TTL node.
+    DeleteNode(String),
+}
+
+pub(super) struct Replication {
+    pub(super) zab: Zab,
+    my_id: u64,
+    /// Logged entries not yet applied, by zxid.
+    pending: BTreeMap<i64, Logged>,
+    /// This member's requests waiting for their Txn to apply.
+    waiting: HashMap<u64, Origin>,
+    next_request: u64,
+    serving: bool,
+    /// Set when storage failed: the member must stop.
+    pub(super) fatal: Option<String>,
+}
+
+/// ZAB's membership and timing from zoo.cfg.
+pub fn zab_config(cfg: &Config) -> ZabConfig {
+    let id = cfg.my_id.unwrap_or(1);
+    let (voters, observers): (BTreeSet<u64>, BTreeSet<u64>) = if cfg.is_standalone() {
+        ([id].into(), BTreeSet::new())
+    } else {
+        (
+            cfg.servers
+                .iter()
+                .filter(|s| !s.observer)
+                .map(|s| s.id)
+                .collect(),
+            cfg.servers
+                .iter()
+                .filter(|s| s.observer)
+                .map(|s| s.id)
+                .collect(),
+        )
+    };
+    let ticks = |limit: u32| (limit as u64 * cfg.tick_time_ms as u64 / TICK_MS).max(2);
+    ZabConfig {
+        id,
+        voters,
+        observers,
+        sync_limit_ticks: ticks(cfg.sync_limit),
+        init_limit_ticks: ticks(cfg.init_limit),
+        finalize_ticks: 2,
+        rebroadcast_ticks: 5,
+        ping_ticks: (cfg.tick_time_ms as u64 / 2 / TICK_MS).max(1),
+        window: 20_000,
+    }
+}
+
+impl Replication {
+    pub(super) fn new(
+        cfg: ZabConfig,
+        tree: &DataTree,
+        unapplied: Vec<Logged>,
+        accepted_epoch: u32,
+        current_epoch: u32,
+    ) -> Replication {
+        let entries = unapplied
+            .iter()
+            .map(|l| Entry {
+                zxid: l.txn.zxid,
+                data: Bytes::from(l.encode()),
+            })
+            .collect();
+        let recovered = zab::Recovered {
+            accepted_epoch,
+            current_epoch,
+            base_zxid: tree.last_zxid(),
+            entries,
+            applied_zxid: tree.last_zxid(),
+        };
+        let my_id = cfg.id;
+        Replication {
+            zab: Zab::new(cfg, recovered),
+            my_id,
+            pending: unapplied.into_iter().map(|l| (l.txn.zxid, l)).collect(),
+            waiting: HashMap::new(),
+            next_request: 1,
+            serving: false,
+            fatal: None,
+        }
+    }
+
+    /// Whether this member is the established leader.
+    pub(super) fn leads(&self) -> bool {
+        self.zab.state() == PeerState::Leading && self.zab.is_serving()
+    }
+
+    /// Writes logged or in flight but not yet applied.
+    pub(super) fn outstanding(&self) -> usize {
+        self.pending.len() + self.waiting.len()
+    }
+
+    fn park(&mut self, origin: Origin) -> u64 {
+        if matches!(origin, Origin::None) {
+            return 0;
+        }
+        let id = self.next_request;
+        self.next_request += 1;
+        self.waiting.insert(id, origin);
+        id
+    }
+}
+
+impl Core {
+    /// Prepares and proposes a write (on the leader). A member that cannot take
+    /// writes closes the client's connection: the client retries elsewhere.
+    pub(super) fn write(&mut self, session: i64, op: WriteOp, origin: Origin) {
+        let Some(zxid) = self
+            .repl
+            .leads()
+            .then(|| self.repl.zab.next_zxid())
+            .flatten()
+        else {
+            self.drop_origin(origin);
+            return;
+        };
+        let body = self.prep_op(zxid, session, &op);
+        let request = self.repl.park(origin);
+        let logged = Logged {
+            origin_member: self.repl.my_id,
+            origin_request: request,
+            txn: Txn {
+                zxid,
+                time_ms: now_ms(),
+                session_id: session,
+                body,
+            },
+        };
+        let proposed = self.repl.zab.propose(Bytes::from(logged.encode()));
+        debug_assert_eq!(proposed, Some(zxid));
+        self.run_zab_actions();
+    }
+
+    fn drop_origin(&mut self, origin: Origin) {
+        match origin {
+            Origin::None => {}
+            Origin::Request { conn, .. } | Origin::Connect { conn } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.close();
+                }
+            }
+        }
+    }
+
+    fn prep_op(&mut self, zxid: i64, session: i64, op: &WriteOp) -> TxnBody {
+        let live = self.tree.session(session).is_some() && !self.expiry.is_closing(session);
+        match op {
+            WriteOp::CreateSession { timeout_ms, passwd } => TxnBody::CreateSession {
+                timeout_ms: *timeout_ms,
+                passwd: passwd.clone(),
+            },
+            WriteOp::Client { .. } | WriteOp::Expire if !live => {
+                TxnBody::Error(crate::proto::ErrorCode::SessionExpired)
+            }
+            WriteOp::Client {
+                request: Request::CloseSession,
+                ..
+            }
+            | WriteOp::Expire => {
+                self.expiry.mark_closing(session);
+                self.prep.prep_close_session(&self.tree, session, zxid)
+            }
+            WriteOp::Client { ids, request } => {
+                let ctx = PrepContext {
+                    session_id: session,
+                    ids,
+                    zxid,
+                    extended_types: self.cfg.extended_types_enabled,
+                };
+                self.prep.prep_write(&self.tree, &ctx, request)
+            }
+            WriteOp::DeleteNode(path) => {
+                let ids = [Id::new("super", "")];
+                let ctx = PrepContext {
+                    session_id: 0,
+                    ids: &ids,
+                    zxid,
+                    extended_types: true,
+                };
+                self.prep.prep_write(
+                    &self.tree,
+                    &ctx,
+                    &Request::Delete {
+                        path: path.clone(),
+                        version: -1,
+                    },
+                )
+            }
+        }
+    }
+
+    pub(super) fn zab_step(&mut self, event: zab::Event) {
+        self.repl.zab.step(event);
+        self.run_zab_actions();
+    }
+
+    /// Carries out everything ZAB asked for, in order, then writes the applied state.
+    pub(super) fn run_zab_actions(&mut self) {
+        loop {
+            let actions = self.repl.zab.take_actions();
+            if actions.is_empty() {
+                break;
+            }
+            for action in actions {
+                self.carry_out(action);
+            }
+        }
+        self.flush_state();
+    }
+
+    fn barrier(&mut self, what: &str, op: crate::storage::writer::BarrierOp) {
+        if let Err(e) = tokio::task::block_in_place(|| self.storage.barrier(op)) {
+            tracing::error!(error = %e, "{what} failed");
+            self.repl.fatal = Some(format!("{what} failed: {e}"));
+        }
+    }
+
+    fn carry_out(&mut self, action: Action) {
+        match action {
+            Action::Persist(entries) => {
+                let mut encoded = Vec::with_capacity(entries.len());
+                for e in entries {
+                    match Logged::decode(&e.data) {
+                        Ok(logged) => {
+                            self.repl.pending.insert(e.zxid, logged);
+                            encoded.push((e.zxid, e.data.to_vec()));
+                        }
+                        Err(err) => {
+                            self.repl.fatal =
+                                Some(format!("undecodable entry 0x{:x}: {err}", e.zxid));
+                            return;
+                        }
+                    }
+                }
+                self.storage.send(StorageCmd::Append(encoded));
+            }
+            Action::Truncate(zxid) => {
+                self.repl.pending.retain(|z, _| *z <= zxid);
+                self.barrier(
+                    "truncating the log",
+                    Box::new(move |s| s.truncate_log_after(zxid)),
+                );
+            }
+            Action::SetAcceptedEpoch(epoch) => {
+                self.barrier(
+                    "writing acceptedEpoch",
+                    Box::new(move |s| s.set_accepted_epoch(epoch)),
+                );
+            }
+            Action::SetCurrentEpoch(epoch) => {
+                self.barrier(
+                    "writing currentEpoch",
+                    Box::new(move |s| s.set_current_epoch(epoch)),
+                );
+            }
+            Action::Commit(upto) => self.apply_upto(upto),
+            Action::RoleChanged {
+                state,
+                epoch,
+                leader,
+            } => {
+                tracing::info!(?state, epoch, ?leader, "role changed");
+                self.role_changed();
+            }
+            Action::Send(to, msg) => {
+                tracing::trace!(to, ?msg, "no quorum link in this build; message dropped");
+            }
+            Action::InstallSnapshot { from, zxid } => {
+                self.repl.fatal = Some(format!(
+                    "member {from} sent a snapshot at 0x{zxid:x}, which this build cannot install"
+                ));
+            }
+            Action::Deliver { from, .. } => {
+                tracing::warn!(from, "forwarded writes are not handled in this build");
+            }
+        }
+    }
+
+    /// Applies logged entries up to `upto` in zxid order, answering local clients.
+    fn apply_upto(&mut self, upto: i64) {
+        while let Some(entry) = self.repl.pending.first_entry() {
+            if *entry.key() > upto {
+                break;
+            }
+            let logged = entry.remove();
+            let origin = if logged.origin_member == self.repl.my_id && logged.origin_request != 0 {
+                self.repl
+                    .waiting
+                    .remove(&logged.origin_request)
+                    .unwrap_or(Origin::None)
+            } else {
+                Origin::None
+            };
+            self.apply_committed(logged.txn, origin);
+        }
+        self.prep.applied(upto);
+    }
+
+    fn role_changed(&mut self) {
+        let serving = self.repl.zab.is_serving();
+        if self.repl.serving && !serving {
+            tracing::warn!("stopped serving: closing client connections");
+            for c in self.conns.values_mut() {
+                c.close();
+            }
+            self.repl.waiting.clear();
+        }
+        if serving && !self.repl.serving && self.repl.leads() {
+            // A new leader prepares against its own applied tree and owns expiry.
+            self.prep = Prep::default();
+            let now = Instant::now();
+            for (id, s) in self.tree.sessions() {
+                self.expiry.touch(*id, s.timeout_ms, now);
+            }
+        }
+        self.repl.serving = serving;
+    }
+}
