@@ -137,6 +137,13 @@ pub struct MemberOptions {
     pub tick_time_ms: u32,
     /// Extra `key=value` lines appended to zoo.cfg.
     pub extra: Vec<(String, String)>,
+    /// `myid`.
+    pub my_id: u32,
+    /// The client port (a free one when `None`).
+    pub client_port: Option<u16>,
+    /// Wait until the member serves before `start_with` returns (an ensemble
+    /// member serves only once a quorum is up: start them all, then wait).
+    pub wait_ready: bool,
 }
 
 impl Default for MemberOptions {
@@ -145,6 +152,9 @@ impl Default for MemberOptions {
             four_letter_words: "ruok,srvr,stat,conf,envi".to_string(),
             tick_time_ms: 2000,
             extra: Vec::new(),
+            my_id: 1,
+            client_port: None,
+            wait_ready: true,
         }
     }
 }
@@ -177,9 +187,9 @@ impl Member {
         let log_dir = dir.path().join("datalog");
         fs::create_dir_all(&data_dir).expect("create dataDir");
         fs::create_dir_all(&log_dir).expect("create dataLogDir");
-        fs::write(data_dir.join("myid"), "1\n").expect("write myid");
+        fs::write(data_dir.join("myid"), format!("{}\n", options.my_id)).expect("write myid");
 
-        let port = free_port();
+        let port = options.client_port.unwrap_or_else(free_port);
         let admin_port = free_port();
         let mut cfg = String::new();
         cfg.push_str(&format!("tickTime={}\n", options.tick_time_ms));
@@ -217,8 +227,13 @@ impl Member {
             child: None,
             starts: 0,
         };
-        member.spawn_and_wait();
+        member.spawn(options.wait_ready);
         member
+    }
+
+    /// Waits until the member answers `ruok` and serves (see `wait_ready`).
+    pub fn wait_serving(&mut self) {
+        self.wait_ready();
     }
 
     /// Which server this is.
@@ -306,7 +321,13 @@ impl Member {
     /// Starts the member again on the same dataDir and port (it must be stopped).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "restart: member is still running");
-        self.spawn_and_wait();
+        self.spawn(true);
+    }
+
+    /// Starts the member again without waiting for it to serve.
+    pub fn restart_unready(&mut self) {
+        assert!(self.child.is_none(), "restart: member is still running");
+        self.spawn(false);
     }
 
     /// The last lines of the member's captured stderr/stdout.
@@ -320,7 +341,7 @@ impl Member {
         }
     }
 
-    fn spawn_and_wait(&mut self) {
+    fn spawn(&mut self, wait: bool) {
         self.starts += 1;
         let mut log = OpenOptions::new()
             .create(true)
@@ -343,7 +364,9 @@ impl Member {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
         self.child = Some(child);
-        self.wait_ready();
+        if wait {
+            self.wait_ready();
+        }
     }
 
     fn wait_ready(&mut self) {
@@ -455,6 +478,9 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> io::Result<String> {
     stream.read_to_end(&mut reply)?;
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
+
+pub mod ensemble;
+pub mod proxy;
 
 /// Just enough of the ZooKeeper wire protocol (jute) to talk to a server by hand.
 pub mod wire {
