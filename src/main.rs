@@ -51,12 +51,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for w in &cfg.warnings {
                 tracing::warn!("{w}");
             }
-            if !cfg.is_standalone() {
-                tracing::warn!(
-                    servers = cfg.servers.len(),
-                    "replication is not built yet: this member runs standalone"
-                );
-            }
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -68,7 +62,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     tracing::info!("shutting down");
                     let _ = tx.send(true);
                 });
-                rookery_server::run_standalone(cfg, rx).await
+                rookery_server::run_member(cfg, rx).await
             })?;
             Ok(())
         }

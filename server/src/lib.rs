@@ -34,11 +34,9 @@ pub enum ServerError {
     Fatal(String),
 }
 
-/// Runs a standalone member until `shutdown` turns true.
-pub async fn run_standalone(
-    cfg: Config,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), ServerError> {
+/// Runs a member (standalone, or one of an ensemble when zoo.cfg lists several
+/// servers) until `shutdown` turns true.
+pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), ServerError> {
     let cfg = Arc::new(cfg);
     let store = Arc::new(storage::Storage::open(&cfg.storage_dir())?);
     let recovered = store.recover()?;
@@ -58,16 +56,26 @@ pub async fn run_standalone(
             addr: addr.to_string(),
             source,
         })?;
-    tracing::info!(%addr, "serving clients (standalone)");
+    tracing::info!(%addr, standalone = cfg.is_standalone(), "listening for clients");
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (handle, writer) = storage::writer::spawn(store.clone(), events_tx);
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let zab_cfg = core::zab_config(&cfg);
+    let (link_tx, link_rx) = mpsc::unbounded_channel();
+    let links = if cfg.is_standalone() {
+        None
+    } else {
+        Some(start_links(&cfg, link_tx).await?)
+    };
     let result = match core::Core::new(cfg.clone(), recovered, zab_cfg, handle) {
         Ok(core) => {
+            let core = match links {
+                Some(net) => core.with_links(net),
+                None => core,
+            };
             let net = tokio::spawn(net::serve(listener, core_tx, cfg.clone(), shutdown.clone()));
-            let result = core.run(core_rx, events_rx, shutdown).await;
+            let result = core.run(core_rx, events_rx, link_rx, shutdown).await;
             net.abort();
             result
         }
@@ -77,4 +85,50 @@ pub async fn run_standalone(
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
     result.map_err(ServerError::Fatal)
+}
+
+/// Resolves `host:port`, preferring IPv4 (what loopback tests and most zoo.cfg files mean).
+fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, ServerError> {
+    use std::net::ToSocketAddrs;
+    let addrs: Vec<std::net::SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| ServerError::Fatal(format!("cannot resolve {host}:{port}: {e}")))?
+        .collect();
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
+        .ok_or_else(|| ServerError::Fatal(format!("{host}:{port} resolves to nothing")))
+}
+
+/// Starts the links to the other members on this member's quorum port.
+async fn start_links(
+    cfg: &Config,
+    events: mpsc::UnboundedSender<net::quorum::LinkEvent>,
+) -> Result<net::quorum::QuorumNet, ServerError> {
+    let me = cfg
+        .my_id
+        .ok_or_else(|| ServerError::Fatal("an ensemble member needs dataDir/myid".into()))?;
+    let mine = cfg.servers.iter().find(|s| s.id == me).ok_or_else(|| {
+        ServerError::Fatal(format!("myid {me} has no server.{me} line in zoo.cfg"))
+    })?;
+    let listen = resolve(&mine.host, mine.quorum_port)?;
+    let mut peers = std::collections::BTreeMap::new();
+    for s in cfg.servers.iter().filter(|s| s.id != me) {
+        peers.insert(s.id, resolve(&s.host, s.quorum_port)?);
+    }
+    tracing::info!(%listen, peers = peers.len(), "linking to the other members");
+    net::quorum::QuorumNet::start(
+        me,
+        listen,
+        peers,
+        cfg.jute_max_buffer * 4 + 64 * 1024,
+        events,
+    )
+    .await
+    .map_err(|source| ServerError::Bind {
+        addr: listen.to_string(),
+        source,
+    })
 }

@@ -45,6 +45,10 @@ pub struct ConnView {
 /// What the four-letter words report, copied out of the core.
 pub struct ServerView {
     pub cfg: Arc<Config>,
+    /// standalone, leader, follower, observer or looking.
+    pub mode: &'static str,
+    pub serving: bool,
+    pub epoch: u32,
     pub zxid: i64,
     pub node_count: usize,
     pub data_size: u64,
@@ -90,12 +94,13 @@ fn summary(v: &ServerView, out: &mut String) {
     out.push_str(&latency_line(&v.stats));
     let _ = write!(
         out,
-        "Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: standalone\nNode count: {}\n",
+        "Received: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: 0x{:x}\nMode: {}\nNode count: {}\n",
         v.stats.packets_received,
         v.stats.packets_sent,
         v.connections.len(),
         v.outstanding,
         v.zxid,
+        v.mode,
         v.node_count
     );
 }
@@ -119,6 +124,14 @@ fn open_fds() -> (u64, u64) {
 /// The text a word answers with.
 pub fn four_letter(word: &str, v: &ServerView) -> String {
     let mut out = String::new();
+    if !v.serving
+        && matches!(
+            word,
+            "srvr" | "stat" | "mntr" | "cons" | "wchs" | "wchc" | "wchp" | "dump"
+        )
+    {
+        return "This ZooKeeper instance is not currently serving requests\n".to_string();
+    }
     match word {
         "ruok" => out.push_str("imok"),
         "isro" => out.push_str("rw"),
@@ -179,7 +192,8 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             let s = &v.stats;
             let lines: Vec<(&str, String)> = vec![
                 ("zk_version", version_line()),
-                ("zk_server_state", "standalone".into()),
+                ("zk_server_state", v.mode.into()),
+                ("zk_peer_epoch", v.epoch.to_string()),
                 ("zk_avg_latency", format!("{:.4}", s.avg_ms())),
                 ("zk_max_latency", format!("{}", s.max_ms().round() as u64)),
                 ("zk_min_latency", format!("{}", s.min_ms().round() as u64)),

@@ -6,6 +6,8 @@
 //! Per-connection order: a read waits for every earlier write of its connection to
 //! be applied, so replies leave in request order and a session reads its own writes.
 
+mod forward;
+mod links;
 mod replication;
 pub mod reply;
 
@@ -58,6 +60,8 @@ pub enum CoreMsg {
         xid: i32,
         opcode: i32,
         body: Result<Request, DecodeError>,
+        /// The request body as framed, for forwarding to the leader.
+        raw: Vec<u8>,
     },
     Closed {
         conn: ConnId,
@@ -75,6 +79,7 @@ struct Queued {
     xid: i32,
     opcode: i32,
     body: Result<Request, DecodeError>,
+    raw: Vec<u8>,
     received: Instant,
 }
 
@@ -221,10 +226,17 @@ impl Core {
     }
 
     /// Runs until the edge goes away or storage fails. Returns an error message on failure.
+    /// Attaches the links to the other members (an ensemble member).
+    pub fn with_links(mut self, net: crate::net::quorum::QuorumNet) -> Core {
+        self.repl.links = Some(links::Links::new(net));
+        self
+    }
+
     pub async fn run(
         mut self,
         mut rx: mpsc::UnboundedReceiver<CoreMsg>,
         mut storage_events: mpsc::UnboundedReceiver<StorageEvent>,
+        mut link_events: mpsc::UnboundedReceiver<crate::net::quorum::LinkEvent>,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), String> {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -244,6 +256,10 @@ impl Core {
                     }
                     Some(StorageEvent::Failed(e)) => return Err(format!("storage failed: {e}")),
                     None => return Err("storage writer stopped".into()),
+                },
+                ev = link_events.recv(), if self.repl.links.is_some() => match ev {
+                    Some(ev) => self.on_link_event(ev),
+                    None => return Err("member links stopped".into()),
                 },
                 msg = rx.recv() => match msg {
                     Some(m) => self.handle(m),
@@ -272,6 +288,7 @@ impl Core {
                 xid,
                 opcode,
                 body,
+                raw,
             } => {
                 let Some(c) = self.conns.get_mut(&conn) else {
                     return;
@@ -282,11 +299,13 @@ impl Core {
                     if let Some(t) = self.expiry.timeout_of(s) {
                         self.expiry.touch(s, t, Instant::now());
                     }
+                    self.repl.touched(s);
                 }
                 c.queue.push_back(Queued {
                     xid,
                     opcode,
                     body,
+                    raw,
                     received: Instant::now(),
                 });
                 self.drain(conn);
@@ -472,7 +491,12 @@ impl Core {
         let ids = self.conns[&conn].ids.clone();
         self.write(
             session,
-            replication::WriteOp::Client { ids, request: req },
+            replication::WriteOp::Client {
+                ids,
+                request: req,
+                opcode: q.opcode,
+                raw: q.raw,
+            },
             Origin::Request {
                 conn,
                 xid: q.xid,
@@ -615,6 +639,7 @@ impl Core {
 
     fn on_tick(&mut self) {
         if !self.repl.leads() {
+            self.report_touches();
             return;
         }
         let now = Instant::now();
@@ -669,6 +694,7 @@ impl Core {
             opcode,
             body,
             received,
+            ..
         } = q;
         let mut close_after = false;
         let frame = match body {
@@ -980,8 +1006,21 @@ impl Core {
             .map(|s| (*s, self.tree.ephemerals_of(*s)))
             .collect();
         ephemerals.sort();
+        let mode = if self.cfg.is_standalone() {
+            "standalone"
+        } else {
+            match self.repl.zab.state() {
+                crate::zab::PeerState::Leading => "leader",
+                crate::zab::PeerState::Following => "follower",
+                crate::zab::PeerState::Observing => "observer",
+                crate::zab::PeerState::Looking => "looking",
+            }
+        };
         crate::admin::ServerView {
             cfg: self.cfg.clone(),
+            mode,
+            serving: self.repl.zab.is_serving(),
+            epoch: self.repl.zab.current_epoch(),
             zxid: self.tree.last_zxid(),
             node_count: self.tree.node_count(),
             data_size: self.tree.approximate_data_size(),

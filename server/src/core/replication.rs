@@ -3,6 +3,7 @@
 //! applies what it commits, in zxid order, answering this member's clients.
 //! A standalone member is a one-voter ensemble: same log, same apply path.
 
+use super::forward::Forward;
 use super::{now_ms, Core, Origin};
 use crate::config::Config;
 use crate::prep::{Prep, PrepContext};
@@ -20,10 +21,13 @@ pub const TICK_MS: u64 = 100;
 
 /// A write, before it is prepared into a Txn.
 pub(super) enum WriteOp {
-    /// A client request on a connection with these identities.
+    /// A client request on a connection with these identities (`raw` is its
+    /// framed body, which a learner forwards as it came).
     Client {
         ids: Vec<Id>,
         request: Request,
+        opcode: i32,
+        raw: Vec<u8>,
     },
     CreateSession {
         timeout_ms: i32,
@@ -44,8 +48,12 @@ pub(super) struct Replication {
     waiting: HashMap<u64, Origin>,
     next_request: u64,
     serving: bool,
+    /// Sessions this member's clients kept alive since the last report to the leader.
+    touched: BTreeSet<i64>,
     /// Set when storage failed: the member must stop.
     pub(super) fatal: Option<String>,
+    /// Links to the other members (none when standalone).
+    pub(super) links: Option<super::links::Links>,
 }
 
 /// ZAB's membership and timing from zoo.cfg.
@@ -111,7 +119,16 @@ impl Replication {
             waiting: HashMap::new(),
             next_request: 1,
             serving: false,
+            touched: BTreeSet::new(),
             fatal: None,
+            links: None,
+        }
+    }
+
+    /// Notes client activity on a session, for the leader's expiry.
+    pub(super) fn touched(&mut self, session: i64) {
+        if !self.leads() && self.links.is_some() {
+            self.touched.insert(session);
         }
     }
 
@@ -140,20 +157,26 @@ impl Core {
     /// Prepares and proposes a write (on the leader). A member that cannot take
     /// writes closes the client's connection: the client retries elsewhere.
     pub(super) fn write(&mut self, session: i64, op: WriteOp, origin: Origin) {
-        let Some(zxid) = self
-            .repl
-            .leads()
-            .then(|| self.repl.zab.next_zxid())
-            .flatten()
-        else {
+        if self.repl.leads() {
+            let request = self.repl.park(origin);
+            let me = self.repl.my_id;
+            self.propose_op(session, op, me, request);
+        } else if self.repl.zab.is_serving() {
+            self.forward(session, op, origin);
+        } else {
             self.drop_origin(origin);
+        }
+    }
+
+    /// Prepares a write on the leader and proposes it; `origin_*` say who answers.
+    fn propose_op(&mut self, session: i64, op: WriteOp, origin_member: u64, origin_request: u64) {
+        let Some(zxid) = self.repl.zab.next_zxid() else {
             return;
         };
         let body = self.prep_op(zxid, session, &op);
-        let request = self.repl.park(origin);
         let logged = Logged {
-            origin_member: self.repl.my_id,
-            origin_request: request,
+            origin_member,
+            origin_request,
             txn: Txn {
                 zxid,
                 time_ms: now_ms(),
@@ -163,6 +186,100 @@ impl Core {
         };
         let proposed = self.repl.zab.propose(Bytes::from(logged.encode()));
         debug_assert_eq!(proposed, Some(zxid));
+        self.run_zab_actions();
+    }
+
+    /// On a learner: hands a write to the leader; the reply comes when it applies here.
+    fn forward(&mut self, session: i64, op: WriteOp, origin: Origin) {
+        let request = self.repl.park(origin);
+        let msg = match op {
+            WriteOp::Client {
+                ids, opcode, raw, ..
+            } => Forward::Write {
+                request,
+                session,
+                ids,
+                opcode,
+                body: raw,
+            },
+            WriteOp::CreateSession { timeout_ms, passwd } => Forward::CreateSession {
+                request,
+                session,
+                timeout_ms,
+                passwd,
+            },
+            WriteOp::Expire | WriteOp::DeleteNode(_) => return,
+        };
+        if !self.repl.zab.forward(Bytes::from(msg.encode())) {
+            if let Some(origin) = self.repl.waiting.remove(&request) {
+                self.drop_origin(origin);
+            }
+        }
+        self.run_zab_actions();
+    }
+
+    /// On the leader: a learner's forwarded write, session or keep-alives.
+    fn delivered(&mut self, from: u64, data: &[u8]) {
+        let forward = match Forward::decode(data) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(from, error = %e, "undecodable forwarded message");
+                return;
+            }
+        };
+        match forward {
+            Forward::Write {
+                request,
+                session,
+                ids,
+                opcode,
+                body,
+            } => match Request::decode(opcode, &mut crate::proto::Reader::new(&body)) {
+                Ok(req) => self.propose_op(
+                    session,
+                    WriteOp::Client {
+                        ids,
+                        request: req,
+                        opcode,
+                        raw: body,
+                    },
+                    from,
+                    request,
+                ),
+                Err(e) => tracing::warn!(from, opcode, error = %e, "undecodable forwarded write"),
+            },
+            Forward::CreateSession {
+                request,
+                session,
+                timeout_ms,
+                passwd,
+            } => self.propose_op(
+                session,
+                WriteOp::CreateSession { timeout_ms, passwd },
+                from,
+                request,
+            ),
+            Forward::Touch(sessions) => {
+                let now = Instant::now();
+                for s in sessions {
+                    if let Some(rec) = self.tree.session(s) {
+                        let timeout = self.expiry.timeout_of(s).unwrap_or(rec.timeout_ms);
+                        self.expiry.touch(s, timeout, now);
+                    }
+                }
+            }
+        }
+    }
+
+    /// On a learner: tells the leader which sessions were active.
+    pub(super) fn report_touches(&mut self) {
+        if self.repl.touched.is_empty() || !self.repl.zab.is_serving() {
+            return;
+        }
+        let sessions: Vec<i64> = std::mem::take(&mut self.repl.touched).into_iter().collect();
+        self.repl
+            .zab
+            .forward(Bytes::from(Forward::Touch(sessions).encode()));
         self.run_zab_actions();
     }
 
@@ -195,7 +312,7 @@ impl Core {
                 self.expiry.mark_closing(session);
                 self.prep.prep_close_session(&self.tree, session, zxid)
             }
-            WriteOp::Client { ids, request } => {
+            WriteOp::Client { ids, request, .. } => {
                 let ctx = PrepContext {
                     session_id: session,
                     ids,
@@ -243,7 +360,7 @@ impl Core {
         self.flush_state();
     }
 
-    fn barrier(&mut self, what: &str, op: crate::storage::writer::BarrierOp) {
+    pub(super) fn barrier(&mut self, what: &str, op: crate::storage::writer::BarrierOp) {
         if let Err(e) = tokio::task::block_in_place(|| self.storage.barrier(op)) {
             tracing::error!(error = %e, "{what} failed");
             self.repl.fatal = Some(format!("{what} failed: {e}"));
@@ -297,18 +414,17 @@ impl Core {
                 tracing::info!(?state, epoch, ?leader, "role changed");
                 self.role_changed();
             }
-            Action::Send(to, msg) => {
-                tracing::trace!(to, ?msg, "no quorum link in this build; message dropped");
-            }
-            Action::InstallSnapshot { from, zxid } => {
-                self.repl.fatal = Some(format!(
-                    "member {from} sent a snapshot at 0x{zxid:x}, which this build cannot install"
-                ));
-            }
-            Action::Deliver { from, .. } => {
-                tracing::warn!(from, "forwarded writes are not handled in this build");
-            }
+            Action::Send(to, msg) => self.send_to_member(to, &msg),
+            Action::InstallSnapshot { from, zxid } => self.install_snapshot(from, zxid),
+            Action::Deliver { from, data } => self.delivered(from, &data),
         }
+    }
+
+    /// After SNAP: nothing logged before is pending, and prep starts afresh.
+    pub(super) fn repl_reset_after_snapshot(&mut self) {
+        self.repl.pending.clear();
+        self.prep = Prep::default();
+        self.delta = Default::default();
     }
 
     /// Applies logged entries up to `upto` in zxid order, answering local clients.

@@ -2,6 +2,8 @@
 //! length-prefixed frames and hands decoded requests to the core; a writer task
 //! per connection sends what the core queues. Bad input closes only its connection.
 
+pub mod quorum;
+
 use crate::admin;
 use crate::config::Config;
 use crate::core::{CoreMsg, Outbound};
@@ -165,6 +167,7 @@ async fn connection(
                 xid,
                 opcode,
                 body: decoded,
+                raw: body[8..].to_vec(),
             })
             .is_err()
         {

@@ -4,6 +4,7 @@
 pub mod acl;
 pub mod node;
 pub mod path;
+pub mod snapshot;
 pub mod watch;
 
 pub use node::{Node, NodeKind};
@@ -53,7 +54,7 @@ pub struct Applied {
     pub removed_acls: HashMap<String, Arc<Vec<Acl>>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DataTree {
     nodes: HashMap<String, Node>,
     ephemerals: HashMap<i64, BTreeSet<String>>,

@@ -18,6 +18,7 @@ mod follower;
 mod leader;
 pub mod log;
 pub mod mutants;
+pub mod wire;
 
 use bytes::Bytes;
 use std::collections::BTreeSet;

@@ -1,0 +1,143 @@
+//! A 3-member ensemble as real processes: election, replication, kill -9 of the
+//! leader under writes, a restarted member catching up, and every member killed at
+//! once. Afterwards every acknowledged write is on every member.
+
+use rookery_tests::ensemble::Ensemble;
+use std::time::Duration;
+use zookeeper_client as zk;
+
+/// Bounds every wait so that a hang fails the test (no timing is asserted).
+const GUARD: Duration = Duration::from_secs(60);
+
+async fn connect(connect_string: &str) -> zk::Client {
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        match zk::Client::connector()
+            .with_session_timeout(Duration::from_secs(10))
+            .connect(connect_string)
+            .await
+        {
+            Ok(c) => return c,
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("connect to {connect_string}: {e}"),
+        }
+    }
+}
+
+/// Waits until `path` holds `data` as seen through a client of one member only.
+async fn wait_for(member: &str, path: &str, data: &[u8]) {
+    let client = connect(member).await;
+    let deadline = tokio::time::Instant::now() + GUARD;
+    loop {
+        match client.get_data(path).await {
+            Ok((got, _)) if got == data => return,
+            _ if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            other => panic!("{path} on {member}: {other:?}"),
+        }
+    }
+}
+
+fn wait_leader(ensemble: &Ensemble, except: Option<usize>) -> usize {
+    let deadline = std::time::Instant::now() + GUARD;
+    loop {
+        if let Some(l) = ensemble.leader().filter(|l| Some(*l) != except) {
+            return l;
+        }
+        assert!(std::time::Instant::now() < deadline, "no leader elected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_members_elect_replicate_and_survive_the_leader() {
+    let mut ensemble = Ensemble::start(3);
+    let leader = wait_leader(&ensemble, None);
+    let modes: Vec<Option<String>> = (0..3).map(|i| ensemble.mode(i)).collect();
+    assert_eq!(
+        modes
+            .iter()
+            .filter(|m| m.as_deref() == Some("follower"))
+            .count(),
+        2,
+        "modes: {modes:?}"
+    );
+
+    // A write through a follower reaches every member.
+    let follower = (leader + 1) % 3;
+    let client = connect(&ensemble.members[follower].connect_string()).await;
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client.create("/replicated", b"one", &open).await.unwrap();
+    for m in &ensemble.members {
+        wait_for(&m.connect_string(), "/replicated", b"one").await;
+    }
+
+    // Kill -9 the leader: the others elect a new one and keep every write.
+    ensemble.members[leader].kill9();
+    let new_leader = wait_leader(&ensemble, Some(leader));
+    let survivors: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let on_survivors = survivors
+        .iter()
+        .map(|i| ensemble.members[*i].connect_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = connect(&on_survivors).await;
+    client.set_data("/replicated", b"two", None).await.unwrap();
+    client.create("/after-failover", b"x", &open).await.unwrap();
+    assert!(survivors.contains(&new_leader));
+
+    // The old leader comes back as a follower and catches up.
+    ensemble.members[leader].restart_unready();
+    ensemble.members[leader].wait_serving();
+    let back = ensemble.members[leader].connect_string();
+    wait_for(&back, "/replicated", b"two").await;
+    wait_for(&back, "/after-failover", b"x").await;
+    assert_eq!(ensemble.mode(leader).as_deref(), Some("follower"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_killing_every_member() {
+    let mut ensemble = Ensemble::start(3);
+    wait_leader(&ensemble, None);
+    let everyone = ensemble.connect_string();
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let mut acked = Vec::new();
+    {
+        let client = connect(&everyone).await;
+        client.create("/all", b"", &open).await.unwrap();
+        for i in 0..200 {
+            let path = format!("/all/n{i}");
+            client.create(&path, path.as_bytes(), &open).await.unwrap();
+            acked.push(path);
+        }
+    }
+    for m in &mut ensemble.members {
+        m.kill9();
+    }
+    for m in &mut ensemble.members {
+        m.restart_unready();
+    }
+    for m in &mut ensemble.members {
+        m.wait_serving();
+    }
+    for m in &ensemble.members {
+        let client = connect(&m.connect_string()).await;
+        let deadline = tokio::time::Instant::now() + GUARD;
+        loop {
+            let (children, _) = client.get_children("/all").await.unwrap();
+            if children.len() >= acked.len() || tokio::time::Instant::now() > deadline {
+                assert_eq!(children.len(), acked.len(), "on {}", m.connect_string());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        for path in &acked {
+            let (data, _) = client.get_data(path).await.unwrap();
+            assert_eq!(data, path.as_bytes());
+        }
+    }
+}
