@@ -4,6 +4,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+mod quickstart;
+
 #[derive(Parser)]
 #[command(
     name = "rookery",
@@ -17,6 +19,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a local 3-member ensemble (client ports 2181-2183, data under
+    /// ./rookery-data) and keep it running until Ctrl-C.
+    Quickstart {
+        /// Where the members keep their data and logs.
+        #[arg(long, default_value = "rookery-data")]
+        data: PathBuf,
+        /// First client port; members use it and the next two.
+        #[arg(long, default_value_t = 2181)]
+        client_port: u16,
+    },
     /// Run one member in the foreground, configured by a ZooKeeper zoo.cfg.
     Server {
         /// Path to zoo.cfg (myid is read from its dataDir).
@@ -46,6 +58,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Quickstart { data, client_port } => quickstart::run(&data, client_port),
         Command::Server { config } => {
             let cfg = rookery_server::config::Config::load(&config)?;
             for w in &cfg.warnings {

@@ -13,20 +13,21 @@
 #                                              includes the ZAB simulator over 10000 seeds)
 #   mutants  cargo test -p rookery-server --features mutants --test zab_mutants
 #                                              (the simulator catches each deliberate ZAB bug)
-#   kazoo    tests/compat/run-kazoo.sh         (kazoo's own suite against Rookery; if present)
+#   kazoo    tests/compat/run-kazoo.sh         (kazoo's own suite against one Rookery member)
+#   kazoo3   the same against a 3-member ensemble (tests/compat/expected-failures-3.txt)
 #   zkcli    tests/zkcli/zkcli-session.sh      (a scripted zkCli session against Rookery)
 # Everything uses the dev profile only: RocksDB's C++ build takes ~10 minutes per profile.
 # Every step runs even if an earlier one failed, except that steps needing the binaries are
 # skipped when the build failed. Exits non-zero if any step failed; prints a summary.
 #
-# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test mutants kazoo zkcli"
+# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test mutants kazoo kazoo3 zkcli"
 # (a subset, in that order), CARGO_TARGET_DIR (respected).
 set -u -o pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-steps=${RUN_STEPS:-fmt clippy build test mutants kazoo zkcli}
+steps=${RUN_STEPS:-fmt clippy build test mutants kazoo kazoo3 zkcli}
 
 log() { printf '\n==== run.sh: %s ====\n' "$*"; }
 want() { [[ " $steps " == *" $1 "* ]]; }
@@ -126,12 +127,15 @@ if want build && [ "$built" = no ]; then
   skip test "build failed"
   skip mutants "build failed"
   skip kazoo "build failed"
+  skip kazoo3 "build failed"
   skip zkcli "build failed"
 else
   step test 30m cargo test --workspace
   step mutants 20m cargo test -p rookery-server --features mutants --test zab_mutants
   if [ -f tests/compat/run-kazoo.sh ]; then
     step kazoo 40m bash tests/compat/run-kazoo.sh
+    step kazoo3 40m env ZOOKEEPER_CLUSTER_SIZE=3 EXPECTED_FAILURES="$repo/tests/compat/expected-failures-3.txt" \
+      OUT="$repo/tests/compat/out3" bash tests/compat/run-kazoo.sh
   else
     skip kazoo "tests/compat/run-kazoo.sh not present"
   fi

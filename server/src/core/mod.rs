@@ -92,6 +92,8 @@ struct Conn {
     inflight_writes: usize,
     awaiting_session: bool,
     closed: bool,
+    /// Whether a SASL challenge was sent on this connection.
+    sasl_challenged: bool,
     /// Whether the client's ConnectRequest carried the readOnly byte.
     read_only_byte: Option<bool>,
     timeout_ms: i32,
@@ -344,6 +346,7 @@ impl Core {
             awaiting_session: true,
             closed: false,
             read_only_byte: None,
+            sasl_challenged: false,
             timeout_ms: 0,
             received: 0,
             sent: 0,
@@ -880,7 +883,25 @@ impl Core {
             } else {
                 ErrorCode::ReconfigDisabled
             })),
-            Request::Sasl => Err((ErrorCode::AuthFailed, true)),
+            // SASL is not served yet (issue 9): like a DIGEST-MD5 server, the first
+            // token gets a challenge; whatever answers it is refused.
+            Request::Sasl => {
+                let c = self
+                    .conns
+                    .get_mut(&conn)
+                    .ok_or((ErrorCode::SystemError, true))?;
+                if c.sasl_challenged {
+                    return Err((ErrorCode::AuthFailed, true));
+                }
+                c.sasl_challenged = true;
+                let challenge = format!(
+                    "realm=\"zk-sasl-md5\",nonce=\"{:032x}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
+                    rand::random::<u128>()
+                );
+                Ok(reply::ok_with(x, zxid, |w| {
+                    w.write_buffer(Some(challenge.as_bytes()))
+                }))
+            }
             Request::Check { .. } => Err((ErrorCode::Unimplemented, true)),
             other => {
                 tracing::warn!(opcode, ?other, "request reached the read path unexpectedly");
