@@ -1,10 +1,16 @@
 //! Rookery ensembles as real processes on loopback: every member's zoo.cfg lists
 //! all of them (`server.N=127.0.0.1:quorum:election`), each on free ports.
 
+use crate::proxy::Proxy;
 use crate::{free_port, Member, MemberOptions};
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr};
 
 pub struct Ensemble {
     pub members: Vec<Member>,
+    /// With `start_proxied`: the proxy member `from` dials to reach member `to`
+    /// (indexes), so one link can be slowed, blackholed or cut.
+    pub links: BTreeMap<(usize, usize), Proxy>,
 }
 
 impl Ensemble {
@@ -41,7 +47,64 @@ impl Ensemble {
         for m in &mut members {
             m.wait_serving();
         }
-        Ensemble { members }
+        Ensemble {
+            members,
+            links: BTreeMap::new(),
+        }
+    }
+
+    /// Starts `n` members whose links to each other all pass through fault-injecting
+    /// proxies (one per ordered pair), and waits until every one serves.
+    pub fn start_proxied(n: usize) -> Ensemble {
+        let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let quorum_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let mut links = BTreeMap::new();
+        for from in 0..n {
+            for to in 0..n {
+                if from != to {
+                    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, quorum_ports[to]));
+                    let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+                    links.insert((from, to), Proxy::start(listen, upstream));
+                }
+            }
+        }
+        let mut members: Vec<Member> = (0..n)
+            .map(|i| {
+                let lines = (0..n)
+                    .map(|j| {
+                        let port = if i == j {
+                            quorum_ports[j]
+                        } else {
+                            links[&(i, j)].addr().port()
+                        };
+                        (
+                            format!("server.{}", j + 1),
+                            format!("127.0.0.1:{port}:{}", free_port()),
+                        )
+                    })
+                    .collect();
+                Member::start_with(MemberOptions {
+                    four_letter_words: "*".to_string(),
+                    extra: lines,
+                    my_id: i as u32 + 1,
+                    client_port: Some(client_ports[i]),
+                    wait_ready: false,
+                    ..MemberOptions::default()
+                })
+            })
+            .collect();
+        for m in &mut members {
+            m.wait_serving();
+        }
+        Ensemble { members, links }
+    }
+
+    /// Every proxy on a link that starts or ends at member `index`.
+    pub fn links_of(&self, index: usize) -> impl Iterator<Item = &Proxy> {
+        self.links
+            .iter()
+            .filter(move |((from, to), _)| *from == index || *to == index)
+            .map(|(_, p)| p)
     }
 
     /// Every member's client address, as one connect string.

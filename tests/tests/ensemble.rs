@@ -76,6 +76,32 @@ async fn three_members_elect_replicate_and_survive_the_leader() {
         wait_for(&m.connect_string(), "/replicated", b"one").await;
     }
 
+    // sync on a follower returns only after the follower has everything the
+    // leader committed before it: a read right after it sees the write.
+    let on_leader = connect(&ensemble.members[leader].connect_string()).await;
+    let other = (leader + 2) % 3;
+    let on_other = connect(&ensemble.members[other].connect_string()).await;
+    for i in 0..20 {
+        let value = format!("v{i}");
+        on_leader
+            .set_data("/replicated", value.as_bytes(), None)
+            .await
+            .unwrap();
+        on_other.sync("/replicated").await.unwrap();
+        let (seen, _) = on_other.get_data("/replicated").await.unwrap();
+        assert_eq!(
+            seen,
+            value.as_bytes(),
+            "a read after sync saw an older value"
+        );
+    }
+    on_leader
+        .set_data("/replicated", b"one", None)
+        .await
+        .unwrap();
+    drop(on_leader);
+    drop(on_other);
+
     // Kill -9 the leader: the others elect a new one and keep every write.
     ensemble.members[leader].kill9();
     let new_leader = wait_leader(&ensemble, Some(leader));
@@ -140,4 +166,83 @@ async fn acknowledged_writes_survive_killing_every_member() {
             assert_eq!(data, path.as_bytes());
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_on_a_follower_waits_for_a_slow_link() {
+    use rookery_tests::proxy::Direction;
+    let ensemble = Ensemble::start_proxied(3);
+    let leader = wait_leader(&ensemble, None);
+    let slow = (leader + 1) % 3;
+    let on_leader = connect(&ensemble.members[leader].connect_string()).await;
+    let on_slow = connect(&ensemble.members[slow].connect_string()).await;
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    on_leader.create("/slow", b"0", &open).await.unwrap();
+    // Everything the leader sends this follower now arrives 300 ms late; the other
+    // follower keeps the quorum, so writes are acknowledged before it arrives.
+    ensemble.links[&(leader, slow)].delay(
+        Direction::Forward,
+        Duration::from_millis(300),
+        Duration::ZERO,
+    );
+    for i in 1..=5 {
+        let value = format!("{i}");
+        on_leader
+            .set_data("/slow", value.as_bytes(), None)
+            .await
+            .unwrap();
+        on_slow.sync("/slow").await.unwrap();
+        let (seen, _) = on_slow.get_data("/slow").await.unwrap();
+        assert_eq!(
+            seen,
+            value.as_bytes(),
+            "a read after sync saw an older value"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_isolated_leader_acknowledges_nothing_and_the_majority_goes_on() {
+    use rookery_tests::proxy::Direction;
+    let ensemble = Ensemble::start_proxied(3);
+    let leader = wait_leader(&ensemble, None);
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let on_leader = connect(&ensemble.members[leader].connect_string()).await;
+    on_leader.create("/before", b"", &open).await.unwrap();
+
+    for p in ensemble.links_of(leader) {
+        p.blackhole(Direction::Both);
+    }
+    // The cut-off leader cannot reach a quorum: this write is never acknowledged.
+    let lost = tokio::time::timeout(
+        Duration::from_secs(8),
+        on_leader.create("/minority", b"", &open),
+    )
+    .await;
+    assert!(
+        !matches!(lost, Ok(Ok(_))),
+        "an isolated leader acknowledged a write: {lost:?}"
+    );
+    drop(on_leader);
+
+    // The majority elects a new leader and takes writes.
+    let new_leader = wait_leader(&ensemble, Some(leader));
+    let majority = (0..3)
+        .filter(|i| *i != leader)
+        .map(|i| ensemble.members[i].connect_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = connect(&majority).await;
+    client.create("/majority", b"", &open).await.unwrap();
+    assert_ne!(new_leader, leader);
+
+    // Healed, the old leader follows and holds exactly the majority's history.
+    for p in ensemble.links_of(leader) {
+        p.heal();
+    }
+    let back = ensemble.members[leader].connect_string();
+    wait_for(&back, "/majority", b"").await;
+    let direct = connect(&back).await;
+    assert!(direct.check_stat("/minority").await.unwrap().is_none());
+    assert!(direct.check_stat("/before").await.unwrap().is_some());
 }

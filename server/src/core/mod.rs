@@ -129,6 +129,13 @@ enum Origin {
     Connect {
         conn: ConnId,
     },
+    /// A learner's `sync`: answered with the path once the leader's no-op applies here.
+    Sync {
+        conn: ConnId,
+        xid: i32,
+        path: String,
+        received: Instant,
+    },
 }
 
 /// Numbers for four-letter words and metrics.
@@ -454,6 +461,9 @@ impl Core {
     /// Serves a connection's queue in order until it meets a read that must wait
     /// for an earlier write, or the queue is empty.
     fn drain(&mut self, conn: ConnId) {
+        // A learner's `sync` goes through the leader, so its reply comes after
+        // everything the leader had committed before it.
+        let sync_is_write = self.repl.forwards();
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -464,8 +474,9 @@ impl Core {
             let Some(front) = c.queue.front() else {
                 return;
             };
-            let is_write =
-                matches!(&front.body, Ok(r) if r.is_write() && front.opcode != op::CHECK);
+            let is_write = matches!(&front.body,
+                Ok(r) if (r.is_write() && front.opcode != op::CHECK)
+                    || (sync_is_write && matches!(r, Request::Sync { .. })));
             if !is_write && c.inflight_writes > 0 {
                 return;
             }
@@ -487,6 +498,23 @@ impl Core {
             return;
         };
         let close_after = matches!(req, Request::CloseSession);
+        if let Request::Sync { path } = &req {
+            let origin = Origin::Sync {
+                conn,
+                xid: q.xid,
+                path: path.clone(),
+                received: q.received,
+            };
+            let ids = self.conns[&conn].ids.clone();
+            let op = replication::WriteOp::Client {
+                ids,
+                request: req,
+                opcode: q.opcode,
+                raw: q.raw,
+            };
+            self.write(session, op, origin);
+            return;
+        }
         let opcodes = match &req {
             Request::Multi(ops) => ops.iter().map(|o| o.opcode()).collect(),
             other => vec![other.opcode()],
@@ -535,6 +563,20 @@ impl Core {
             .unwrap_or(OpResult::Error(ErrorCode::SystemError));
         match origin {
             Origin::None => {}
+            Origin::Sync {
+                conn,
+                xid,
+                path,
+                received,
+            } => {
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                c.inflight_writes = c.inflight_writes.saturating_sub(1);
+                c.send(reply::ok_with(xid, zxid, |w| w.write_string(&path)));
+                self.stats.record(received.elapsed());
+                self.drain(conn);
+            }
             Origin::Connect { conn } => {
                 if let TxnBody::CreateSession { timeout_ms, passwd } = &txn.body {
                     // A client that left before its session was made: the session

@@ -125,6 +125,11 @@ impl Replication {
         }
     }
 
+    /// Whether this member hands writes (and syncs) to a leader.
+    pub(super) fn forwards(&self) -> bool {
+        self.links.is_some() && !self.leads()
+    }
+
     /// Notes client activity on a session, for the leader's expiry.
     pub(super) fn touched(&mut self, session: i64) {
         if !self.leads() && self.links.is_some() {
@@ -286,7 +291,7 @@ impl Core {
     fn drop_origin(&mut self, origin: Origin) {
         match origin {
             Origin::None => {}
-            Origin::Request { conn, .. } | Origin::Connect { conn } => {
+            Origin::Request { conn, .. } | Origin::Connect { conn } | Origin::Sync { conn, .. } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.close();
                 }
@@ -312,6 +317,12 @@ impl Core {
                 self.expiry.mark_closing(session);
                 self.prep.prep_close_session(&self.tree, session, zxid)
             }
+            // A forwarded `sync`: an ordered no-op, so the learner that asked
+            // answers only once it has applied everything committed before it.
+            WriteOp::Client {
+                request: Request::Sync { .. },
+                ..
+            } => TxnBody::Error(crate::proto::ErrorCode::Ok),
             WriteOp::Client { ids, request, .. } => {
                 let ctx = PrepContext {
                     session_id: session,
