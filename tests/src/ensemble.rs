@@ -60,9 +60,9 @@ impl Ensemble {
         let quorum_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let mut links = BTreeMap::new();
         for from in 0..n {
-            for to in 0..n {
+            for (to, port) in quorum_ports.iter().enumerate() {
                 if from != to {
-                    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, quorum_ports[to]));
+                    let upstream = SocketAddr::from((Ipv4Addr::LOCALHOST, *port));
                     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
                     links.insert((from, to), Proxy::start(listen, upstream));
                 }
