@@ -59,6 +59,9 @@ pub struct Config {
     pub reconfig_enabled: bool,
     pub read_only_mode_enabled: bool,
     pub container_check_interval_ms: u64,
+    /// Committed entries kept in memory for DIFF (`commitLogCount`); a learner
+    /// further behind gets SNAP.
+    pub commit_log_count: usize,
     pub my_id: Option<u64>,
     /// Keys given in the file, as written (for `conf`).
     pub raw: BTreeMap<String, String>,
@@ -122,6 +125,7 @@ impl Config {
             reconfig_enabled: false,
             read_only_mode_enabled: false,
             container_check_interval_ms: 60_000,
+            commit_log_count: 20_000,
             my_id: None,
             raw: BTreeMap::new(),
             warnings: Vec::new(),
@@ -256,6 +260,9 @@ impl Config {
                 "readonlymode.enabled" => cfg.read_only_mode_enabled = boolean()?,
                 "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = num("milliseconds")?.max(1)
+                }
+                "commitLogCount" | "zookeeper.commitLogCount" => {
+                    cfg.commit_log_count = num("a number of entries")?.max(1) as usize
                 }
                 k if k.starts_with("server.") => {
                     let spec = parse_server(k, value).map_err(err)?;

@@ -246,3 +246,40 @@ async fn an_isolated_leader_acknowledges_nothing_and_the_majority_goes_on() {
     assert!(direct.check_stat("/minority").await.unwrap().is_none());
     assert!(direct.check_stat("/before").await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_member_down_past_the_log_window_is_brought_back_by_snapshot() {
+    // DIFF covers only the last 10 committed entries: a member that misses 60 gets SNAP.
+    let mut ensemble = Ensemble::start_with(3, vec![("commitLogCount".into(), "10".into())]);
+    let leader = wait_leader(&ensemble, None);
+    let down = (leader + 1) % 3;
+    ensemble.members[down].kill9();
+    let up = (0..3)
+        .filter(|i| *i != down)
+        .map(|i| ensemble.members[i].connect_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let client = connect(&up).await;
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client.create("/snap", b"", &open).await.unwrap();
+    for i in 0..60 {
+        client
+            .create(&format!("/snap/n{i:02}"), format!("{i}").as_bytes(), &open)
+            .await
+            .unwrap();
+    }
+    ensemble.members[down].restart_unready();
+    ensemble.members[down].wait_serving();
+    let back = ensemble.members[down].connect_string();
+    wait_for(&back, "/snap/n59", b"59").await;
+    let direct = connect(&back).await;
+    let (children, stat) = direct.get_children("/snap").await.unwrap();
+    assert_eq!(children.len(), 60);
+    assert_eq!(stat.num_children, 60);
+    let log = std::fs::read_to_string(ensemble.members[down].dir().join("member.log")).unwrap();
+    assert!(
+        log.contains("installed a snapshot"),
+        "the member came back without SNAP:\n{}",
+        ensemble.members[down].log_tail()
+    );
+}

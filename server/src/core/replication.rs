@@ -85,7 +85,7 @@ pub fn zab_config(cfg: &Config) -> ZabConfig {
         finalize_ticks: 2,
         rebroadcast_ticks: 5,
         ping_ticks: (cfg.tick_time_ms as u64 / 2 / TICK_MS).max(1),
-        window: 20_000,
+        window: cfg.commit_log_count,
     }
 }
 
