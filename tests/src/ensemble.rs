@@ -129,6 +129,42 @@ impl Ensemble {
         (0..self.members.len()).find(|i| self.mode(*i).as_deref() == Some("leader"))
     }
 
+    /// `(zxid, digest)` from the member's `hash` word.
+    pub fn digest(&self, index: usize) -> Option<(String, String)> {
+        let text = crate::four_letter(self.members[index].addr(), "hash").ok()?;
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(str::to_string)
+        };
+        Some((field("Zxid: ")?, field("Digest: ")?))
+    }
+
+    /// Waits until every member reports the same zxid, then checks that they
+    /// report the same digest there.
+    pub fn assert_same_digest(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let all: Vec<Option<(String, String)>> =
+                (0..self.members.len()).map(|i| self.digest(i)).collect();
+            let zxids: std::collections::BTreeSet<_> = all
+                .iter()
+                .map(|d| d.as_ref().map(|d| d.0.clone()))
+                .collect();
+            if zxids.len() == 1 && all.iter().all(Option::is_some) {
+                let digests: std::collections::BTreeSet<_> =
+                    all.iter().flatten().map(|d| d.1.clone()).collect();
+                assert_eq!(digests.len(), 1, "same zxid, different trees: {all:?}");
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "members never reached the same zxid: {all:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
     /// The zxid a member reports in `srvr`.
     pub fn zxid(&self, index: usize) -> Option<String> {
         let srvr = crate::four_letter(self.members[index].addr(), "srvr").ok()?;

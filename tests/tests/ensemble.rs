@@ -123,6 +123,7 @@ async fn three_members_elect_replicate_and_survive_the_leader() {
     wait_for(&back, "/replicated", b"two").await;
     wait_for(&back, "/after-failover", b"x").await;
     assert_eq!(ensemble.mode(leader).as_deref(), Some("follower"));
+    ensemble.assert_same_digest();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -166,6 +167,7 @@ async fn acknowledged_writes_survive_killing_every_member() {
             assert_eq!(data, path.as_bytes());
         }
     }
+    ensemble.assert_same_digest();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -245,6 +247,7 @@ async fn an_isolated_leader_acknowledges_nothing_and_the_majority_goes_on() {
     let direct = connect(&back).await;
     assert!(direct.check_stat("/minority").await.unwrap().is_none());
     assert!(direct.check_stat("/before").await.unwrap().is_some());
+    ensemble.assert_same_digest();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -282,4 +285,5 @@ async fn a_member_down_past_the_log_window_is_brought_back_by_snapshot() {
         "the member came back without SNAP:\n{}",
         ensemble.members[down].log_tail()
     );
+    ensemble.assert_same_digest();
 }

@@ -21,7 +21,7 @@ pub fn version_line() -> String {
 /// The words this server knows, by their value as a big-endian i32 length.
 pub const WORDS: &[&str] = &[
     "ruok", "isro", "srvr", "stat", "envi", "mntr", "conf", "cons", "crst", "dirs", "dump", "srst",
-    "wchc", "wchp", "wchs",
+    "wchc", "wchp", "wchs", "hash",
 ];
 
 /// The word a first frame length spells, if it is one we know.
@@ -65,6 +65,8 @@ pub struct ServerView {
     pub watching_connections: usize,
     pub watches_by_connection: Vec<(i64, Vec<String>)>,
     pub uptime: Duration,
+    /// The tree's digest at `zxid` (only computed for `hash`).
+    pub digest: Option<u64>,
 }
 
 fn latency_line(s: &RequestStats) -> String {
@@ -279,6 +281,14 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
         "dirs" => {
             let size = dir_size(&v.cfg.storage_dir());
             let _ = writeln!(out, "datadir_size: {size}\nlogdir_size: {size}");
+        }
+        "hash" => {
+            let _ = writeln!(
+                out,
+                "Zxid: 0x{:x}\nDigest: {:016x}",
+                v.zxid,
+                v.digest.unwrap_or(0)
+            );
         }
         "srst" => out.push_str("Server stats reset.\n"),
         "crst" => out.push_str("Connection stats reset.\n"),

@@ -321,7 +321,11 @@ impl Core {
             }
             CoreMsg::Closed { conn } => self.closed(conn),
             CoreMsg::FourLetter { word, reply } => {
-                let _ = reply.send(crate::admin::four_letter(&word, &self.snapshot_view()));
+                let mut view = self.snapshot_view();
+                if word == "hash" {
+                    view.digest = Some(self.tree.digest());
+                }
+                let _ = reply.send(crate::admin::four_letter(&word, &view));
                 if word == "srst" {
                     self.stats.reset();
                 }
@@ -1113,6 +1117,7 @@ impl Core {
                 })
                 .collect(),
             uptime: self.started.elapsed(),
+            digest: None,
         }
     }
 }

@@ -225,6 +225,24 @@ impl DataTree {
         self.ttls.iter()
     }
 
+    /// An order-independent digest of every znode (path, data, Stat, ACL): members
+    /// that applied the same history report the same digest at the same zxid.
+    pub fn digest(&self) -> u64 {
+        use sha1::{Digest, Sha1};
+        self.nodes
+            .iter()
+            .map(|(path, node)| {
+                let mut h = Sha1::new();
+                h.update(path.as_bytes());
+                h.update(node.encoded());
+                let out = h.finalize();
+                let mut eight = [0u8; 8];
+                eight.copy_from_slice(&out[..8]);
+                u64::from_be_bytes(eight)
+            })
+            .fold(0u64, u64::wrapping_add)
+    }
+
     /// Number of descendants of a node, the node itself excluded.
     pub fn descendant_count(&self, path: &str) -> Option<i32> {
         let node = self.nodes.get(path)?;
@@ -464,6 +482,26 @@ mod tests {
         assert!(t.get("/e").is_none());
         assert!(t.session(5).is_none());
         assert_eq!(applied.changes, vec![Change::Deleted("/e".into())]);
+    }
+
+    #[test]
+    fn digests_agree_on_the_same_history_only() {
+        let mut a = DataTree::new();
+        let mut b = DataTree::new();
+        for t in [&mut a, &mut b] {
+            t.apply(&txn(1, create("/x", 0)));
+            t.apply(&txn(2, create("/y", 0)));
+        }
+        assert_eq!(a.digest(), b.digest());
+        b.apply(&txn(
+            3,
+            TxnBody::SetData {
+                path: "/y".into(),
+                data: None,
+                version: 1,
+            },
+        ));
+        assert_ne!(a.digest(), b.digest());
     }
 
     #[test]
