@@ -21,12 +21,20 @@ impl Ensemble {
 
     /// Starts `n` members with extra zoo.cfg lines and waits until every one serves.
     pub fn start_with(n: usize, extra: Vec<(String, String)>) -> Ensemble {
+        Ensemble::start_mixed(n, 0, extra)
+    }
+
+    /// Starts `voters` voting members and then `observers` observers (the last
+    /// indexes), and waits until every one serves.
+    pub fn start_mixed(voters: usize, observers: usize, extra: Vec<(String, String)>) -> Ensemble {
+        let n = voters + observers;
         let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let servers: Vec<(String, String)> = (1..=n)
             .map(|id| {
+                let role = if id > voters { ":observer" } else { "" };
                 (
                     format!("server.{id}"),
-                    format!("127.0.0.1:{}:{}", free_port(), free_port()),
+                    format!("127.0.0.1:{}:{}{role}", free_port(), free_port()),
                 )
             })
             .collect();

@@ -287,3 +287,122 @@ async fn a_member_down_past_the_log_window_is_brought_back_by_snapshot() {
     );
     ensemble.assert_same_digest();
 }
+
+/// Every create acknowledged while the leader is killed with kill -9 under load is
+/// on every member afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_acknowledged_across_a_leader_kill_are_kept() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut ensemble = Ensemble::start(3);
+    let leader = wait_leader(&ensemble, None);
+    let everyone = ensemble.connect_string();
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    connect(&everyone)
+        .await
+        .create("/load", b"", &open)
+        .await
+        .unwrap();
+    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..8 {
+        let (acked, stop, everyone) = (acked.clone(), stop.clone(), everyone.clone());
+        writers.push(tokio::spawn(async move {
+            let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            let mut client = connect(&everyone).await;
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) && n < 100_000 {
+                let path = format!("/load/w{w}-{n}");
+                match client.create(&path, b"", &open).await {
+                    Ok(_) => {
+                        acked.lock().unwrap().push(path);
+                        n += 1;
+                    }
+                    Err(zk::Error::SessionExpired) | Err(zk::Error::ClientClosed) => {
+                        client = connect(&everyone).await;
+                        n += 1;
+                    }
+                    Err(e @ (zk::Error::NodeExists | zk::Error::NoNode)) => {
+                        panic!("writer {w}: {path}: {e}")
+                    }
+                    // Connection loss or reset (the leader died mid-request): the
+                    // outcome is unknown, so this path is not counted; go on with a new one.
+                    Err(_) => n += 1,
+                }
+            }
+        }));
+    }
+    let wait_acked = |count: usize| {
+        let acked = acked.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + GUARD;
+            while acked.lock().unwrap().len() < count {
+                assert!(tokio::time::Instant::now() < deadline, "writes stalled");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    wait_acked(300).await;
+    ensemble.members[leader].kill9();
+    let before = acked.lock().unwrap().len();
+    wait_acked(before + 300).await;
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    ensemble.members[leader].restart_unready();
+    ensemble.members[leader].wait_serving();
+    ensemble.assert_same_digest();
+    let acked = acked.lock().unwrap().clone();
+    for m in &ensemble.members {
+        let client = connect(&m.connect_string()).await;
+        let (children, _) = client.get_children("/load").await.unwrap();
+        let present: std::collections::HashSet<String> =
+            children.into_iter().map(|c| format!("/load/{c}")).collect();
+        let missing: Vec<&String> = acked.iter().filter(|p| !present.contains(*p)).collect();
+        assert!(
+            missing.is_empty(),
+            "{} acknowledged creates missing on {}: {:?}",
+            missing.len(),
+            m.connect_string(),
+            &missing[..missing.len().min(5)]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_observer_serves_clients_but_never_makes_a_quorum() {
+    let mut ensemble = Ensemble::start_mixed(3, 1, Vec::new());
+    let leader = wait_leader(&ensemble, None);
+    assert_eq!(ensemble.mode(3).as_deref(), Some("observer"));
+    assert_ne!(leader, 3);
+
+    // Writes through the observer are forwarded, and it sees everyone's writes.
+    let on_observer = connect(&ensemble.members[3].connect_string()).await;
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    on_observer
+        .create("/via-observer", b"o", &open)
+        .await
+        .unwrap();
+    for m in &ensemble.members {
+        wait_for(&m.connect_string(), "/via-observer", b"o").await;
+    }
+    drop(on_observer);
+    ensemble.assert_same_digest();
+
+    // Two voters down: the remaining voter and the observer are no quorum.
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    for f in &followers {
+        ensemble.members[*f].kill9();
+    }
+    let deadline = std::time::Instant::now() + GUARD;
+    while ensemble.mode(leader).as_deref() == Some("leader") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a leader kept serving without a quorum"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_ne!(ensemble.mode(3).as_deref(), Some("leader"));
+}
