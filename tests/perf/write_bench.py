@@ -12,6 +12,10 @@ COMPLETE inside the following --duration seconds are counted, and their latencie
 are recorded. Prints one JSON line on stdout:
   {"op", "hosts", "clients", "ops", "ops_per_s", "p50_ms", "p99_ms", "max_ms", "mean_ms",
    "errors", "error_samples", "client_cpu_cores", ...}
+setup_retries = sessions replaced because their first write failed before the clock started (only
+with --setup-retries N; otherwise such a failure is fatal for that worker).
+servers = how many sessions connected (first) to each server port (with --balance: worker i
+lists host i % n of --hosts first and kazoo does not shuffle, so sessions spread evenly).
 ops_per_s_by_second = completed ops in each second of the measured window (trends, stalls).
 client_cpu_cores = worker CPU seconds used during the measured window / duration; if it is close to
 the machine's core count, the client (Python) rather than the server is the bottleneck.
@@ -49,15 +53,45 @@ def worker(idx, args, parent, ready_q, go, t0_shared, result_q):
     hard_limit = int(CONNECT_TIMEOUT + args.warmup + args.duration + 30)
     signal.signal(signal.SIGALRM, lambda *_: os._exit(3))
     signal.alarm(hard_limit)
-    res = {"idx": idx, "ops": 0, "lat": [], "timeline": [], "errors": 0, "error_samples": [], "cpu": 0.0, "fatal": None}
+    res = {"idx": idx, "server": None, "setup_retries": 0, "setup_samples": [], "ops": 0, "lat": [], "timeline": [], "errors": 0, "error_samples": [], "cpu": 0.0, "fatal": None}
     zk = None
     try:
-        zk = KazooClient(hosts=args.hosts, timeout=10.0)
-        zk.start(timeout=CONNECT_TIMEOUT)
+        hosts, randomize = args.hosts, True
+        if args.balance:  # worker i lists member i % n first, no shuffling: an even spread
+            hl = args.hosts.split(",")
+            k = idx % len(hl)
+            hosts, randomize = ",".join(hl[k:] + hl[:k]), False
         value = os.urandom(args.value_size // 2 + 1).hex()[: args.value_size].encode()
         own = f"{parent}/w{idx}"
-        if args.op == "set":
-            zk.create(own, value)
+        attempt = 0
+        while True:
+            zk = KazooClient(hosts=hosts, timeout=10.0, randomize_hosts=randomize)
+            zk.start(timeout=CONNECT_TIMEOUT)
+            try:
+                res["server"] = zk._connection._socket.getpeername()[1]
+            except Exception:  # noqa: BLE001 - informational only
+                pass
+            try:
+                # set: the node to set; with --setup-retries also for create (a first write of the
+                # session before the clock starts, so a session that cannot write is replaced).
+                if args.op == "set" or args.setup_retries > 0:
+                    zk.create(own, value)
+                break
+            except Exception as e:  # noqa: BLE001
+                if attempt >= args.setup_retries:
+                    raise
+                attempt += 1
+                res["setup_retries"] += 1
+                if len(res["setup_samples"]) < 2:
+                    res["setup_samples"].append(f"{type(e).__name__}: {e}"[:160])
+                try:
+                    zk.stop()
+                    zk.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                zk = None
+                if args.op == "set":
+                    own = f"{parent}/w{idx}.{attempt}"  # the failed create might have committed
         ready_q.put(("ready", idx))
         if not go.wait(CONNECT_TIMEOUT + 10):
             raise RuntimeError("start signal never came")
@@ -133,6 +167,12 @@ def main():
     ap.add_argument("--value-size", type=int, default=100)
     ap.add_argument("--op", choices=["create", "set"], default="create")
     ap.add_argument("--label", default="", help="free text copied into the JSON line")
+    ap.add_argument("--balance", action="store_true",
+                    help="with several hosts: worker i lists host i %% n first and kazoo does not shuffle "
+                         "(sessions spread evenly over the members)")
+    ap.add_argument("--setup-retries", type=int, default=0,
+                    help="each session writes once before the clock starts (for create too); if that "
+                         "write fails, replace the session, up to this many times (counted in setup_retries)")
     args = ap.parse_args()
 
     overall = int(CONNECT_TIMEOUT * 2 + args.warmup + args.duration + 60)
@@ -215,6 +255,10 @@ def main():
         "client_cpu_cores": round(sum(r["cpu"] for r in results) / args.duration, 2),
         "ops_per_s_by_second": timeline,
         "parent": parent,
+        "setup_retries": sum(r.get("setup_retries", 0) for r in results),
+        "setup_samples": [x for r in results for x in r.get("setup_samples", [])][:3],
+        "servers": {str(k): sum(1 for r in results if r.get("server") == k)
+                    for k in sorted({r.get("server") for r in results if r.get("server") is not None})},
     }
     print(json.dumps(out), flush=True)
     signal.alarm(0)

@@ -406,3 +406,38 @@ async fn an_observer_serves_clients_but_never_makes_a_quorum() {
     }
     assert_ne!(ensemble.mode(3).as_deref(), Some("leader"));
 }
+
+/// A session created through a follower can write at once: the leader must know a
+/// session it proposed even before its own log write of it is durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_session_on_a_follower_can_write_at_once() {
+    let ensemble = Ensemble::start(3);
+    let leader = wait_leader(&ensemble, None);
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let followers: Vec<String> = (0..3)
+        .filter(|i| *i != leader)
+        .map(|i| ensemble.members[i].connect_string())
+        .collect();
+    connect(&followers[0])
+        .await
+        .create("/fresh", b"", &open)
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..6 {
+        let member = followers[t % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+            for i in 0..40 {
+                let client = connect(&member).await;
+                client
+                    .create(&format!("/fresh/t{t}-{i}"), b"", &open)
+                    .await
+                    .unwrap_or_else(|e| panic!("first write of a new session on {member}: {e}"));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}

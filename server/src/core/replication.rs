@@ -13,7 +13,7 @@ use crate::tree::DataTree;
 use crate::txn::{Logged, Txn, TxnBody};
 use crate::zab::{self, Action, Entry, PeerState, Zab, ZabConfig};
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 /// The host clock's tick, which ZAB counts in.
@@ -50,6 +50,10 @@ pub(super) struct Replication {
     serving: bool,
     /// Sessions this member's clients kept alive since the last report to the leader.
     touched: BTreeSet<i64>,
+    /// On the leader: sessions it proposed but has not applied yet. A learner may
+    /// apply (and answer) a createSession before the leader's own log write of it
+    /// is durable, and the client's next write must not find the session unknown.
+    proposed_sessions: HashSet<i64>,
     /// Set when storage failed: the member must stop.
     pub(super) fatal: Option<String>,
     /// Links to the other members (none when standalone).
@@ -120,6 +124,7 @@ impl Replication {
             next_request: 1,
             serving: false,
             touched: BTreeSet::new(),
+            proposed_sessions: HashSet::new(),
             fatal: None,
             links: None,
         }
@@ -179,6 +184,9 @@ impl Core {
             return;
         };
         let body = self.prep_op(zxid, session, &op);
+        if matches!(body, TxnBody::CreateSession { .. }) {
+            self.repl.proposed_sessions.insert(session);
+        }
         let logged = Logged {
             origin_member,
             origin_request,
@@ -300,7 +308,9 @@ impl Core {
     }
 
     fn prep_op(&mut self, zxid: i64, session: i64, op: &WriteOp) -> TxnBody {
-        let live = self.tree.session(session).is_some() && !self.expiry.is_closing(session);
+        let known =
+            self.tree.session(session).is_some() || self.repl.proposed_sessions.contains(&session);
+        let live = known && !self.expiry.is_closing(session);
         match op {
             WriteOp::CreateSession { timeout_ms, passwd } => TxnBody::CreateSession {
                 timeout_ms: *timeout_ms,
@@ -445,6 +455,9 @@ impl Core {
                 break;
             }
             let logged = entry.remove();
+            if matches!(logged.txn.body, TxnBody::CreateSession { .. }) {
+                self.repl.proposed_sessions.remove(&logged.txn.session_id);
+            }
             let origin = if logged.origin_member == self.repl.my_id && logged.origin_request != 0 {
                 self.repl
                     .waiting
@@ -470,6 +483,7 @@ impl Core {
         if serving && !self.repl.serving && self.repl.leads() {
             // A new leader prepares against its own applied tree and owns expiry.
             self.prep = Prep::default();
+            self.repl.proposed_sessions.clear();
             let now = Instant::now();
             for (id, s) in self.tree.sessions() {
                 self.expiry.touch(*id, s.timeout_ms, now);
