@@ -582,6 +582,11 @@ impl Core {
                 self.drain(conn);
             }
             Origin::Connect { conn } => {
+                if !matches!(txn.body, TxnBody::CreateSession { .. }) {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.close();
+                    }
+                }
                 if let TxnBody::CreateSession { timeout_ms, passwd } = &txn.body {
                     // A client that left before its session was made: the session
                     // lives until it expires.

@@ -312,6 +312,15 @@ impl Core {
             self.tree.session(session).is_some() || self.repl.proposed_sessions.contains(&session);
         let live = known && !self.expiry.is_closing(session);
         match op {
+            // An id already in use must never be handed out twice: the connecting
+            // client is refused and retries with a fresh one.
+            WriteOp::CreateSession { .. } if known => {
+                tracing::warn!(
+                    session = format!("0x{session:x}"),
+                    "session id already in use"
+                );
+                TxnBody::Error(crate::proto::ErrorCode::SessionMoved)
+            }
             WriteOp::CreateSession { timeout_ms, passwd } => TxnBody::CreateSession {
                 timeout_ms: *timeout_ms,
                 passwd: passwd.clone(),

@@ -13,7 +13,8 @@ pub struct IdGenerator {
 
 impl IdGenerator {
     pub fn new(server_id: u64, now_ms: i64) -> IdGenerator {
-        let server = (server_id & 0xFE) as i64;
+        // Distinct for every myid below 255, and never the 0xFF TTL marker.
+        let server = (server_id % 255) as i64;
         let time = ((now_ms << 24) as u64 >> 8) as i64;
         IdGenerator {
             next: (server << 56) | time | 1,
@@ -84,6 +85,17 @@ impl ExpiryTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: `id & 0xFE` gave members 2 and 3 the same top byte, so two
+    /// members could hand out the same session id (found by the lock recipe).
+    #[test]
+    fn members_never_share_session_ids() {
+        let now = 1_700_000_000_000;
+        let tops: std::collections::HashSet<i64> = (0..255u64)
+            .map(|id| IdGenerator::new(id, now).allocate() >> 56)
+            .collect();
+        assert_eq!(tops.len(), 255);
+    }
 
     #[test]
     fn ids_avoid_the_markers() {
