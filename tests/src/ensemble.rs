@@ -38,23 +38,11 @@ impl Ensemble {
                 )
             })
             .collect();
-        let mut members: Vec<Member> = (0..n)
-            .map(|i| {
-                let mut lines = servers.clone();
-                lines.extend(extra.iter().cloned());
-                Member::start_with(MemberOptions {
-                    four_letter_words: "*".to_string(),
-                    extra: lines,
-                    my_id: i as u32 + 1,
-                    client_port: Some(client_ports[i]),
-                    wait_ready: false,
-                    ..MemberOptions::default()
-                })
-            })
-            .collect();
-        for m in &mut members {
-            m.wait_serving();
-        }
+        let members = start_members(&client_ports, |_| {
+            let mut lines = servers.clone();
+            lines.extend(extra.iter().cloned());
+            lines
+        });
         Ensemble {
             members,
             links: BTreeMap::new(),
@@ -76,34 +64,21 @@ impl Ensemble {
                 }
             }
         }
-        let mut members: Vec<Member> = (0..n)
-            .map(|i| {
-                let lines = (0..n)
-                    .map(|j| {
-                        let port = if i == j {
-                            quorum_ports[j]
-                        } else {
-                            links[&(i, j)].addr().port()
-                        };
-                        (
-                            format!("server.{}", j + 1),
-                            format!("127.0.0.1:{port}:{}", free_port()),
-                        )
-                    })
-                    .collect();
-                Member::start_with(MemberOptions {
-                    four_letter_words: "*".to_string(),
-                    extra: lines,
-                    my_id: i as u32 + 1,
-                    client_port: Some(client_ports[i]),
-                    wait_ready: false,
-                    ..MemberOptions::default()
+        let members = start_members(&client_ports, |i| {
+            (0..n)
+                .map(|j| {
+                    let port = if i == j {
+                        quorum_ports[j]
+                    } else {
+                        links[&(i, j)].addr().port()
+                    };
+                    (
+                        format!("server.{}", j + 1),
+                        format!("127.0.0.1:{port}:{}", free_port()),
+                    )
                 })
-            })
-            .collect();
-        for m in &mut members {
-            m.wait_serving();
-        }
+                .collect()
+        });
         Ensemble { members, links }
     }
 
@@ -180,4 +155,30 @@ impl Ensemble {
             .find_map(|l| l.strip_prefix("Zxid: "))
             .map(str::to_string)
     }
+}
+
+/// Starts one member per client port (myid = index + 1) with the zoo.cfg lines
+/// `lines(index)` gives, then waits until every one serves.
+fn start_members(
+    client_ports: &[u16],
+    lines: impl Fn(usize) -> Vec<(String, String)>,
+) -> Vec<Member> {
+    let mut members: Vec<Member> = client_ports
+        .iter()
+        .enumerate()
+        .map(|(i, port)| {
+            Member::start_with(MemberOptions {
+                four_letter_words: "*".to_string(),
+                extra: lines(i),
+                my_id: i as u32 + 1,
+                client_port: Some(*port),
+                wait_ready: false,
+                ..MemberOptions::default()
+            })
+        })
+        .collect();
+    for m in &mut members {
+        m.wait_serving();
+    }
+    members
 }

@@ -44,6 +44,17 @@ pub(super) struct Leader {
     counter: u32,
 }
 
+impl Leader {
+    /// The learners whose stage passes `pred`, in id order.
+    fn learners_where(&self, pred: impl Fn(Stage) -> bool) -> Vec<PeerId> {
+        self.learners
+            .iter()
+            .filter(|(_, lr)| pred(lr.stage))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+}
+
 impl Zab {
     pub(super) fn become_leader(&mut self) {
         self.phase = Phase::Leading(Leader {
@@ -112,12 +123,7 @@ impl Zab {
             self.set_current_epoch(epoch);
             let Some(l) = self.leader_state() else { return };
             l.epoch_acked = true;
-            let ready: Vec<PeerId> = l
-                .learners
-                .iter()
-                .filter(|(_, lr)| lr.stage == Stage::EpochAcked)
-                .map(|(id, _)| *id)
-                .collect();
+            let ready: Vec<PeerId> = l.learners_where(|s| s == Stage::EpochAcked);
             for p in ready {
                 self.sync_learner(p);
             }
@@ -134,12 +140,7 @@ impl Zab {
         self.log.mark_committed(last);
         let Some(l) = self.leader_state() else { return };
         l.established = true;
-        let acked: Vec<PeerId> = l
-            .learners
-            .iter()
-            .filter(|(_, lr)| lr.stage == Stage::Acked)
-            .map(|(id, _)| *id)
-            .collect();
+        let acked: Vec<PeerId> = l.learners_where(|s| s == Stage::Acked);
         tracing::info!(epoch, zxid = format!("0x{last:x}"), "leader established");
         self.apply_ready();
         self.role_changed();
@@ -311,12 +312,7 @@ impl Zab {
         }
         l.counter += 1;
         let zxid = make_zxid(epoch, l.counter);
-        let forward: Vec<PeerId> = l
-            .learners
-            .iter()
-            .filter(|(_, lr)| lr.stage >= Stage::Synced)
-            .map(|(id, _)| *id)
-            .collect();
+        let forward: Vec<PeerId> = l.learners_where(|s| s >= Stage::Synced);
         let entry = Entry { zxid, data };
         self.log.append(entry.clone());
         self.out.push(Action::Persist(vec![entry.clone()]));
@@ -360,12 +356,7 @@ impl Zab {
         self.log.mark_committed(quorum_holds);
         let commit = self.log.committed();
         let Some(l) = self.leader_state() else { return };
-        let forward: Vec<PeerId> = l
-            .learners
-            .iter()
-            .filter(|(_, lr)| lr.stage >= Stage::Synced)
-            .map(|(id, _)| *id)
-            .collect();
+        let forward: Vec<PeerId> = l.learners_where(|s| s >= Stage::Synced);
         for p in forward {
             self.send(p, Msg::Commit { zxid: commit });
         }
@@ -406,12 +397,7 @@ impl Zab {
         }
         if now - l.last_ping >= ping_ticks {
             l.last_ping = now;
-            let to: Vec<PeerId> = l
-                .learners
-                .iter()
-                .filter(|(_, lr)| lr.stage >= Stage::Synced)
-                .map(|(id, _)| *id)
-                .collect();
+            let to: Vec<PeerId> = l.learners_where(|s| s >= Stage::Synced);
             for p in to {
                 self.send(p, Msg::Ping);
             }
