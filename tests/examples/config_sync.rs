@@ -26,11 +26,13 @@
 //!   server it is connected to with the leader, so it cannot read an older value than one
 //!   it saw before.
 
-use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinSet;
 use zookeeper_client as zk;
+
+mod common;
+use common::{connect_session, connection_lost, retry};
 
 const CONFIG: &str = "/config/app";
 
@@ -197,47 +199,6 @@ async fn watcher(
             }
         }
         println!("watcher {id}: session expired; opening a new one");
-    }
-}
-
-/// Runs `op` again after a connection loss (see [`connection_lost`]). Only for operations
-/// that are safe to repeat.
-async fn retry<T, F, Fut>(mut op: F) -> Result<T, zk::Error>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, zk::Error>>,
-{
-    loop {
-        match op().await {
-            Err(error) if connection_lost(&error) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            result => return result,
-        }
-    }
-}
-
-/// Whether `error` means the connection broke before the reply came, so the request may or
-/// may not have taken effect. zookeeper-client reports that as `ConnectionLoss`, or as the
-/// I/O error that broke the connection (`Error::Custom`).
-fn connection_lost(error: &zk::Error) -> bool {
-    matches!(error, zk::Error::ConnectionLoss | zk::Error::Custom(_))
-}
-
-/// Opens a session, trying again while no server accepts one (e.g. during an election).
-async fn connect_session(connect: &str, session_timeout: Duration) -> zk::Client {
-    loop {
-        match zk::Client::connector()
-            .with_session_timeout(session_timeout)
-            .connect(connect)
-            .await
-        {
-            Ok(client) => return client,
-            Err(error) => {
-                eprintln!("connect to {connect}: {error}; trying again");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
     }
 }
 

@@ -486,6 +486,21 @@ impl Sim {
         }
     }
 
+    /// Delivers the oldest message on the link `from` -> `to` (with the snapshot a
+    /// SNAP carries); false when the link is empty.
+    fn deliver_next(&mut self, from: PeerId, to: PeerId) -> bool {
+        let Some((msg, snap)) = self.links.get_mut(&(from, to)).and_then(|q| q.pop_front()) else {
+            return false;
+        };
+        if let Some(entries) = snap {
+            if let Some(node) = self.nodes.get_mut(&to) {
+                node.inbox.push(entries);
+            }
+        }
+        self.deliver_event(to, Event::Message(from, msg));
+        true
+    }
+
     fn random_node(&mut self) -> PeerId {
         let ids: Vec<PeerId> = self.nodes.keys().copied().collect();
         ids[self.rng.random_range(0..ids.len())]
@@ -507,16 +522,7 @@ impl Sim {
                     return;
                 }
                 let (from, to) = ready[self.rng.random_range(0..ready.len())];
-                let Some((msg, snap)) = self.links.get_mut(&(from, to)).and_then(|q| q.pop_front())
-                else {
-                    return;
-                };
-                if let Some(entries) = snap {
-                    if let Some(node) = self.nodes.get_mut(&to) {
-                        node.inbox.push(entries);
-                    }
-                }
-                self.deliver_event(to, Event::Message(from, msg));
+                self.deliver_next(from, to);
             }
             450..=699 => {
                 let id = self.random_node();
@@ -622,16 +628,7 @@ impl Sim {
             // Deliver everything, complete storage, tick everyone.
             let keys: Vec<(PeerId, PeerId)> = self.links.keys().copied().collect();
             for (from, to) in keys {
-                while let Some((msg, snap)) =
-                    self.links.get_mut(&(from, to)).and_then(|q| q.pop_front())
-                {
-                    if let Some(entries) = snap {
-                        if let Some(node) = self.nodes.get_mut(&to) {
-                            node.inbox.push(entries);
-                        }
-                    }
-                    self.deliver_event(to, Event::Message(from, msg));
-                }
+                while self.deliver_next(from, to) {}
             }
             let ids: Vec<PeerId> = self.nodes.keys().copied().collect();
             for id in &ids {
