@@ -582,13 +582,7 @@ impl Sim {
                 }
             }
             985..=989 => {
-                let crashed: Vec<PeerId> = self
-                    .nodes
-                    .iter()
-                    .filter(|(_, n)| n.zab.is_none())
-                    .map(|(id, _)| *id)
-                    .collect();
-                if let Some(id) = crashed.first().copied() {
+                if let Some(id) = self.crashed().first().copied() {
                     self.start(id);
                 }
             }
@@ -611,16 +605,19 @@ impl Sim {
         }
     }
 
-    /// Heals everything, restarts every member and runs until the ensemble agrees.
-    fn settle(&mut self) {
-        self.isolated.clear();
-        let crashed: Vec<PeerId> = self
-            .nodes
+    /// Members that are down.
+    fn crashed(&self) -> Vec<PeerId> {
+        self.nodes
             .iter()
             .filter(|(_, n)| n.zab.is_none())
             .map(|(id, _)| *id)
-            .collect();
-        for id in crashed {
+            .collect()
+    }
+
+    /// Heals everything, restarts every member and runs until the ensemble agrees.
+    fn settle(&mut self) {
+        self.isolated.clear();
+        for id in self.crashed() {
             self.start(id);
         }
         for _ in 0..20_000 {
