@@ -252,7 +252,10 @@ async fn an_isolated_leader_acknowledges_nothing_and_the_majority_goes_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_member_down_past_the_log_window_is_brought_back_by_snapshot() {
-    // DIFF covers only the last 10 committed entries: a member that misses 60 gets SNAP.
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // DIFF covers only the last 10 committed entries: a member that misses 60 gets
+    // SNAP. The tree (60 x 40 KB) is several times the leader's 1 MB stream window,
+    // and writes go on while it streams.
     let mut ensemble = Ensemble::start_with(3, vec![("commitLogCount".into(), "10".into())]);
     let leader = wait_leader(&ensemble, None);
     let down = (leader + 1) % 3;
@@ -265,20 +268,45 @@ async fn a_member_down_past_the_log_window_is_brought_back_by_snapshot() {
     let client = connect(&up).await;
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.create("/snap", b"", &open).await.unwrap();
+    client.create("/live", b"", &open).await.unwrap();
     for i in 0..60 {
+        let mut data = format!("{i}:").into_bytes();
+        data.resize(40_000, b'x');
         client
-            .create(&format!("/snap/n{i:02}"), format!("{i}").as_bytes(), &open)
+            .create(&format!("/snap/n{i:02}"), &data, &open)
             .await
             .unwrap();
     }
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (client, stop, open) = (client.clone(), stop.clone(), open.clone());
+        tokio::spawn(async move {
+            let mut written = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                client
+                    .create(&format!("/live/w{written:05}"), b"w", &open)
+                    .await
+                    .expect("a write while a member catches up");
+                written += 1;
+            }
+            written
+        })
+    };
     ensemble.members[down].restart_unready();
     ensemble.members[down].wait_serving();
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.await.unwrap();
+    let last = format!("/live/w{:05}", written - 1);
     let back = ensemble.members[down].connect_string();
-    wait_for(&back, "/snap/n59", b"59").await;
+    wait_for(&back, &last, b"w").await;
     let direct = connect(&back).await;
     let (children, stat) = direct.get_children("/snap").await.unwrap();
     assert_eq!(children.len(), 60);
     assert_eq!(stat.num_children, 60);
+    let (data, _) = direct.get_data("/snap/n42").await.unwrap();
+    assert!(data.starts_with(b"42:") && data.len() == 40_000);
+    let (live, _) = direct.get_children("/live").await.unwrap();
+    assert_eq!(live.len() as u32, written);
     let log = std::fs::read_to_string(ensemble.members[down].dir().join("member.log")).unwrap();
     assert!(
         log.contains("installed a snapshot"),

@@ -1,22 +1,107 @@
 //! The core's end of the member-to-member links: ZAB messages out and in, and
-//! SNAP's tree chunks, which travel ahead of the sync message they belong to.
+//! SNAP's snapshot chunks, which travel ahead of the sync message they belong to.
+//!
+//! The leader streams SNAP from a RocksDB snapshot of its stored state on a thread
+//! of its own, with at most `SNAP_WINDOW` bytes queued on the link, so neither its
+//! memory nor its request processing depends on the size of the tree. Messages to
+//! that learner wait behind the stream (`Outflow`) and follow it in order.
 
 use super::Core;
-use crate::net::quorum::{LinkEvent, QuorumNet};
-use crate::tree::snapshot::{self, Assembler};
+use crate::net::quorum::{BulkSender, LinkEvent, QuorumNet};
+use crate::storage::{StateRecord, StateSnapshot};
+use crate::tree::snapshot::{Assembler, ChunkEncoder};
 use crate::zab::{self, wire, Msg, PeerId, SyncKind};
 use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 const FRAME_ZAB: u8 = 0;
 const FRAME_SNAPSHOT_CHUNK: u8 = 1;
 /// Size of one SNAP chunk.
 const CHUNK_BYTES: usize = 256 * 1024;
+/// Bytes of SNAP chunks that may wait in one link's queue.
+const SNAP_WINDOW: usize = 4 * CHUNK_BYTES;
 
 pub(super) struct Links {
     net: QuorumNet,
     /// Snapshot chunks received from each member, until installed.
     incoming: HashMap<PeerId, Assembler>,
+    /// SNAP streams under way, by learner.
+    outflows: HashMap<PeerId, Arc<Outflow>>,
+    /// Tells streams apart, so a learner never mixes chunks of two.
+    streams_started: i64,
+}
+
+/// One SNAP stream to a learner and the messages waiting behind it.
+#[derive(Default)]
+struct Outflow {
+    state: Mutex<OutflowState>,
+}
+
+#[derive(Default)]
+struct OutflowState {
+    /// The link broke: send nothing more.
+    cancelled: bool,
+    /// Every chunk is queued: messages go straight to the link again.
+    finished: bool,
+    /// Messages to send after the last chunk, in order.
+    held: Vec<Bytes>,
+}
+
+impl Outflow {
+    fn state(&self) -> MutexGuard<'_, OutflowState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `frame` for after the stream; false once the stream is over.
+    fn hold(&self, frame: Bytes) -> bool {
+        let mut s = self.state();
+        if s.finished || s.cancelled {
+            return false;
+        }
+        s.held.push(frame);
+        true
+    }
+
+    fn cancel(&self) {
+        let mut s = self.state();
+        s.cancelled = true;
+        s.held.clear();
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.state().cancelled
+    }
+
+    /// Queues one chunk once the link has room; false if the stream was cancelled.
+    fn send_chunk(&self, bulk: &BulkSender, chunk: Vec<u8>) -> bool {
+        if !bulk.wait_for_room(|| self.is_cancelled()) {
+            return false;
+        }
+        // Under the lock, so nothing is queued after a cancel.
+        let s = self.state();
+        !s.cancelled && bulk.send(frame(FRAME_SNAPSHOT_CHUNK, &chunk))
+    }
+
+    /// Ends the stream: on success the held messages follow the chunks; on failure
+    /// they are dropped and the learner, hearing nothing, goes back to election.
+    fn finish(&self, bulk: &BulkSender, sent_all: bool) {
+        let mut s = self.state();
+        s.finished = true;
+        let held = std::mem::take(&mut s.held);
+        if sent_all && !s.cancelled {
+            for f in held {
+                bulk.send(f);
+            }
+        }
+    }
+}
+
+fn frame(tag: u8, payload: &[u8]) -> Bytes {
+    let mut frame = BytesMut::with_capacity(payload.len() + 1);
+    frame.put_u8(tag);
+    frame.put_slice(payload);
+    frame.freeze()
 }
 
 impl Links {
@@ -24,40 +109,114 @@ impl Links {
         Links {
             net,
             incoming: HashMap::new(),
+            outflows: HashMap::new(),
+            streams_started: 0,
         }
     }
 
-    fn send(&self, to: PeerId, tag: u8, payload: &[u8]) {
-        let mut frame = BytesMut::with_capacity(payload.len() + 1);
-        frame.put_u8(tag);
-        frame.put_slice(payload);
-        self.net.send(to, frame.freeze());
+    /// Sends a ZAB message, behind a SNAP stream to the same member if one is under way.
+    fn send_zab(&mut self, to: PeerId, msg: &Msg) {
+        let f = frame(FRAME_ZAB, &wire::encode(msg));
+        if let Some(outflow) = self.outflows.get(&to) {
+            if outflow.hold(f.clone()) {
+                return;
+            }
+            self.outflows.remove(&to);
+        }
+        self.net.send(to, f);
     }
+}
+
+/// Reads the stored state at `zxid` and queues it to a learner as chunks.
+fn stream_snapshot(
+    state: StateSnapshot<'_>,
+    zxid: i64,
+    stream: i64,
+    outflow: &Outflow,
+    bulk: &BulkSender,
+) -> Result<bool, String> {
+    let applied = state.applied_zxid().map_err(|e| e.to_string())?;
+    if applied != zxid {
+        return Err(format!(
+            "stored state is at 0x{applied:x}, SNAP was asked at 0x{zxid:x}"
+        ));
+    }
+    let mut enc = ChunkEncoder::new(zxid, stream, CHUNK_BYTES);
+    let complete = state
+        .for_each(|record| {
+            let full = match record {
+                StateRecord::Node { path, encoded } => enc.node(path, encoded),
+                StateRecord::Session { id, record } => enc.session(id, &record),
+            };
+            Ok(full.is_none_or(|chunk| outflow.send_chunk(bulk, chunk)))
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(complete && outflow.send_chunk(bulk, enc.finish()))
 }
 
 impl Core {
     pub(super) fn send_to_member(&mut self, to: PeerId, msg: &Msg) {
-        let Some(links) = &self.repl.links else {
-            return;
-        };
         if let Msg::Sync {
             kind: SyncKind::Snap(zxid),
             ..
         } = msg
         {
-            if self.tree.last_zxid() != *zxid {
-                tracing::error!(
-                    zxid = format!("0x{zxid:x}"),
-                    applied = format!("0x{:x}", self.tree.last_zxid()),
-                    "SNAP asked for a zxid the tree is not at; not sent"
-                );
+            if !self.start_snapshot_stream(to, *zxid) {
                 return;
             }
-            for chunk in snapshot::encode_chunks(&self.tree, CHUNK_BYTES) {
-                links.send(to, FRAME_SNAPSHOT_CHUNK, &chunk);
-            }
         }
-        links.send(to, FRAME_ZAB, &wire::encode(msg));
+        if let Some(links) = &mut self.repl.links {
+            links.send_zab(to, msg);
+        }
+    }
+
+    /// Starts streaming the stored state to `to`; the sync message and whatever
+    /// follows it wait behind the stream.
+    fn start_snapshot_stream(&mut self, to: PeerId, zxid: i64) -> bool {
+        if self.tree.last_zxid() != zxid {
+            tracing::error!(
+                zxid = format!("0x{zxid:x}"),
+                applied = format!("0x{:x}", self.tree.last_zxid()),
+                "SNAP asked for a zxid the tree is not at; not sent"
+            );
+            return false;
+        }
+        let Some(links) = &mut self.repl.links else {
+            return false;
+        };
+        let Some(bulk) = links.net.bulk_sender(to, SNAP_WINDOW) else {
+            return false;
+        };
+        links.streams_started += 1;
+        let stream = links.streams_started;
+        let outflow = Arc::new(Outflow::default());
+        if let Some(old) = links.outflows.insert(to, outflow.clone()) {
+            old.cancel();
+        }
+        // Stored state must reach `zxid` before the snapshot is taken.
+        self.flush_state();
+        self.barrier(
+            "taking a snapshot for SNAP",
+            Box::new(move |storage| {
+                storage.read_state_in_background(move |state| {
+                    let started = std::time::Instant::now();
+                    let outcome = stream_snapshot(state, zxid, stream, &outflow, &bulk);
+                    match &outcome {
+                        Ok(true) => tracing::info!(
+                            to,
+                            zxid = format!("0x{zxid:x}"),
+                            millis = started.elapsed().as_millis() as u64,
+                            "SNAP streamed"
+                        ),
+                        Ok(false) => tracing::info!(to, "SNAP stream cancelled: link lost"),
+                        Err(e) => tracing::error!(to, error = %e, "SNAP stream failed"),
+                    }
+                    outflow.finish(&bulk, outcome == Ok(true));
+                });
+                Ok(())
+            }),
+        );
+        true
     }
 
     pub(super) fn on_link_event(&mut self, event: LinkEvent) {
@@ -66,6 +225,9 @@ impl Core {
             LinkEvent::Lost { peer } => {
                 if let Some(links) = &mut self.repl.links {
                     links.incoming.remove(&peer);
+                    if let Some(outflow) = links.outflows.remove(&peer) {
+                        outflow.cancel();
+                    }
                 }
                 self.zab_step(zab::Event::PeerLost(peer));
             }
@@ -78,7 +240,17 @@ impl Core {
         };
         match tag {
             FRAME_ZAB => match wire::decode(body) {
-                Ok(msg) => self.zab_step(zab::Event::Message(from, msg)),
+                Ok(msg) => {
+                    if !self.snapshot_ready_for(from, &msg) {
+                        tracing::warn!(
+                            from,
+                            "SNAP sync without the whole snapshot ahead of it; dropping the leader"
+                        );
+                        self.zab_step(zab::Event::PeerLost(from));
+                        return;
+                    }
+                    self.zab_step(zab::Event::Message(from, msg))
+                }
                 Err(e) => tracing::warn!(from, error = %e, "undecodable message from a member"),
             },
             FRAME_SNAPSHOT_CHUNK => {
@@ -94,6 +266,22 @@ impl Core {
         }
     }
 
+    /// False for a SNAP sync whose chunks did not all arrive (a link broke mid-way).
+    fn snapshot_ready_for(&self, from: PeerId, msg: &Msg) -> bool {
+        let Msg::Sync {
+            kind: SyncKind::Snap(zxid),
+            ..
+        } = msg
+        else {
+            return true;
+        };
+        self.repl
+            .links
+            .as_ref()
+            .and_then(|l| l.incoming.get(&from))
+            .is_some_and(|a| a.whole_at() == Some(*zxid))
+    }
+
     /// SNAP: replaces the tree and the stored state with the leader's.
     pub(super) fn install_snapshot(&mut self, from: PeerId, zxid: i64) {
         let assembled = self
@@ -101,18 +289,20 @@ impl Core {
             .links
             .as_mut()
             .and_then(|l| l.incoming.remove(&from));
-        let Some(assembler) = assembled.filter(|a| a.zxid() == Some(zxid)) else {
+        let Some(assembler) = assembled.filter(|a| a.whole_at() == Some(zxid)) else {
             self.repl.fatal = Some(format!(
                 "asked to install a snapshot at 0x{zxid:x} from {from} that never arrived whole"
             ));
             return;
         };
-        let tree = assembler.build();
+        let tree = Arc::new(assembler.build());
         let stored = tree.clone();
         self.barrier(
             "installing a snapshot",
             Box::new(move |s| s.install_snapshot(&stored)),
         );
+        // The barrier has run and dropped its reference.
+        let tree = Arc::try_unwrap(tree).unwrap_or_else(|shared| (*shared).clone());
         tracing::info!(
             from,
             zxid = format!("0x{zxid:x}"),

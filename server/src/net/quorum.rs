@@ -25,7 +25,7 @@ use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -60,7 +60,7 @@ const HELLO_LEN: usize = 12;
 /// and closes every socket.
 pub struct QuorumNet {
     local_addr: SocketAddr,
-    queues: BTreeMap<u64, mpsc::UnboundedSender<Bytes>>,
+    queues: BTreeMap<u64, mpsc::UnboundedSender<Outgoing>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
@@ -120,10 +120,26 @@ impl QuorumNet {
     pub fn send(&self, to: u64, payload: Bytes) {
         match self.queues.get(&to) {
             Some(q) => {
-                let _ = q.send(payload);
+                let _ = q.send(Outgoing {
+                    payload,
+                    _credit: None,
+                });
             }
             None => tracing::debug!(to, "payload for an unknown member dropped"),
         }
+    }
+
+    /// A sender for a long run of payloads to `to` that must not pile up in memory:
+    /// at most `window` bytes of them wait in the queue at once.
+    pub fn bulk_sender(&self, to: u64, window: usize) -> Option<BulkSender> {
+        Some(BulkSender {
+            tx: self.queues.get(&to)?.clone(),
+            window: Arc::new(Window {
+                queued: Mutex::new(0),
+                freed: Condvar::new(),
+                limit: window,
+            }),
+        })
     }
 
     /// Stops every task and waits until every socket is closed.
@@ -131,6 +147,83 @@ impl QuorumNet {
         let _ = self.stop.send(true);
         self.queues.clear();
         while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// A payload queued for a peer, with the window credit it holds until it is
+/// written or dropped.
+struct Outgoing {
+    payload: Bytes,
+    _credit: Option<Credit>,
+}
+
+/// Bytes of bulk payloads queued and not yet written.
+struct Window {
+    queued: Mutex<usize>,
+    freed: Condvar,
+    limit: usize,
+}
+
+impl Window {
+    fn queued(&self) -> MutexGuard<'_, usize> {
+        self.queued.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Returns its bytes to the window when the payload is written or dropped.
+struct Credit {
+    window: Arc<Window>,
+    bytes: usize,
+}
+
+impl Drop for Credit {
+    fn drop(&mut self) {
+        let mut queued = self.window.queued();
+        *queued = queued.saturating_sub(self.bytes);
+        self.window.freed.notify_all();
+    }
+}
+
+/// Queues payloads for one peer with back-pressure (see `QuorumNet::bulk_sender`).
+/// Its waiting blocks the thread: use it from a plain thread, not a tokio worker.
+pub struct BulkSender {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    window: Arc<Window>,
+}
+
+impl BulkSender {
+    /// Waits until the window has room, or `give_up` says to stop (checked a few
+    /// times a second). False when giving up or when the links are shut down.
+    pub fn wait_for_room(&self, give_up: impl Fn() -> bool) -> bool {
+        let mut queued = self.window.queued();
+        while *queued >= self.window.limit {
+            if give_up() || self.tx.is_closed() {
+                return false;
+            }
+            queued = self
+                .window
+                .freed
+                .wait_timeout(queued, Duration::from_millis(200))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        true
+    }
+
+    /// Queues `payload`, counting it against the window until it is written.
+    pub fn send(&self, payload: Bytes) -> bool {
+        let bytes = payload.len();
+        *self.window.queued() += bytes;
+        let credit = Credit {
+            window: self.window.clone(),
+            bytes,
+        };
+        self.tx
+            .send(Outgoing {
+                payload,
+                _credit: Some(credit),
+            })
+            .is_ok()
     }
 }
 
@@ -389,7 +482,7 @@ struct Outbound {
     peer: u64,
     addr: SocketAddr,
     max_frame: usize,
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<LinkEvent>,
 }
 
@@ -521,7 +614,7 @@ impl Outbound {
             let batch = async {
                 let mut next = Some(first);
                 let mut written = 0usize;
-                while let Some(p) = next {
+                while let Some(Outgoing { payload: p, .. }) = next {
                     if p.len() > max_frame || p.len() > u32::MAX as usize {
                         tracing::error!(len = p.len(), max_frame, "payload over the frame limit");
                         return Err(format!("a {}-byte payload exceeds max_frame", p.len()));

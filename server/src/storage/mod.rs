@@ -9,6 +9,7 @@ use crate::tree::{DataTree, Node, SessionRecord};
 use crate::txn::Logged;
 use rocksdb::{ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 
 const CF_LOG: &str = "log";
@@ -18,6 +19,11 @@ const CF_META: &str = "meta";
 const KEY_APPLIED: &[u8] = b"applied_zxid";
 const KEY_CURRENT_EPOCH: &[u8] = b"current_epoch";
 const KEY_ACCEPTED_EPOCH: &[u8] = b"accepted_epoch";
+
+/// The applied marker while a snapshot is being installed.
+const INSTALLING: i64 = -1;
+/// Size of one write batch when installing a snapshot.
+const INSTALL_BATCH_BYTES: usize = 4 << 20;
 
 const NODE_PREFIX: u8 = b'n';
 const SESSION_PREFIX: u8 = b's';
@@ -205,73 +211,97 @@ impl Storage {
         self.write(batch, true)
     }
 
-    /// Replaces the whole state with a snapshot at `zxid` and empties the log (SNAP), durably.
-    pub fn install_snapshot(&self, tree: &DataTree) -> Result<(), StorageError> {
+    /// Empties state and log and sets the applied marker, durably.
+    fn wipe(&self, applied: i64) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
-        let state = self.cf(CF_STATE);
-        batch.delete_range_cf(state, [0u8].as_slice(), [0xffu8; 9].as_slice());
+        batch.delete_range_cf(self.cf(CF_STATE), [0u8].as_slice(), [0xffu8; 9].as_slice());
         batch.delete_range_cf(self.cf(CF_LOG), log_key(0), log_key(i64::MAX));
+        batch.put_cf(self.cf(CF_META), KEY_APPLIED, seal(&applied.to_be_bytes()));
+        self.write(batch, true)
+    }
+
+    /// Replaces the whole state with a snapshot and empties the log (SNAP), durably.
+    /// Written in bounded batches under an "installing" marker, so a crash half-way
+    /// is recognised at start-up instead of leaving a mixed state.
+    pub fn install_snapshot(&self, tree: &DataTree) -> Result<(), StorageError> {
+        self.wipe(INSTALLING)?;
+        let state = self.cf(CF_STATE);
+        let mut batch = WriteBatch::default();
+        for (path, node) in tree.nodes() {
+            batch.put_cf(state, node_key(path), seal(&node.encoded()));
+            if batch.size_in_bytes() >= INSTALL_BATCH_BYTES {
+                self.write(std::mem::take(&mut batch), false)?;
+            }
+        }
         let delta = StateDelta {
-            nodes: tree
-                .nodes()
-                .map(|(p, n)| (p.clone(), Some(n.encoded())))
-                .collect(),
             sessions: tree
                 .sessions()
                 .iter()
                 .map(|(id, s)| (*id, Some(s.clone())))
                 .collect(),
             applied_zxid: tree.last_zxid(),
-            trim_log_below: None,
+            ..StateDelta::default()
         };
         self.batch_state(&mut batch, &delta);
         self.write(batch, true)
     }
 
+    /// Reads `state` as it is now, on a new thread: the RocksDB snapshot is taken
+    /// before this returns (so it holds exactly what was written before the call,
+    /// e.g. from a writer barrier), then `read` gets it on a thread of its own and
+    /// may take as long as it likes without holding up writes.
+    pub fn read_state_in_background<F>(self: &Arc<Self>, read: F)
+    where
+        F: FnOnce(StateSnapshot<'_>) + Send + 'static,
+    {
+        let storage = self.clone();
+        let (taken_tx, taken_rx) = std::sync::mpsc::sync_channel(0);
+        let spawned = std::thread::Builder::new()
+            .name("rookery-state-reader".into())
+            .spawn(move || {
+                let snapshot = storage.db.snapshot();
+                let _ = taken_tx.send(());
+                read(StateSnapshot {
+                    storage: &storage,
+                    snapshot,
+                });
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = taken_rx.recv();
+            }
+            Err(e) => tracing::error!(error = %e, "cannot start a state reader thread"),
+        }
+    }
+
     /// Loads the applied state and the logged entries past it. Those are not
     /// applied here: whether they are committed is for the ZAB core to decide.
     pub fn recover(&self) -> Result<Recovered, StorageError> {
-        let applied = self.meta_i64(KEY_APPLIED)?.unwrap_or(0);
+        let mut applied = self.meta_i64(KEY_APPLIED)?.unwrap_or(0);
+        if applied == INSTALLING {
+            tracing::warn!(
+                "a snapshot install was cut short; starting empty, the leader sends it again"
+            );
+            self.wipe(0)?;
+            applied = 0;
+        }
         let mut nodes = Vec::new();
         let mut sessions = Vec::new();
-        for item in self.db.iterator_cf(self.cf(CF_STATE), IteratorMode::Start) {
-            let (k, v) = item.map_err(|e| self.rocks(e))?;
-            let payload = unseal(CF_STATE, &k, &v)?;
-            let mut r = Reader::new(payload);
-            match k.first() {
-                Some(&NODE_PREFIX) => {
-                    let path =
-                        String::from_utf8(k[1..].to_vec()).map_err(|_| StorageError::Corrupt {
-                            cf: CF_STATE,
-                            key: String::from_utf8_lossy(&k).into_owned(),
-                            reason: "path is not UTF-8".into(),
-                        })?;
-                    nodes.push((
-                        path,
-                        Node::decode(&mut r).map_err(|e| decode_err(CF_STATE, &k, e))?,
-                    ));
-                }
-                Some(&SESSION_PREFIX) if k.len() == 9 => {
-                    let mut id = [0u8; 8];
-                    id.copy_from_slice(&k[1..]);
-                    let rec = SessionRecord {
-                        timeout_ms: r.read_i32().map_err(|e| decode_err(CF_STATE, &k, e))?,
-                        passwd: r
-                            .read_buffer()
-                            .map_err(|e| decode_err(CF_STATE, &k, e))?
-                            .unwrap_or_default(),
-                    };
-                    sessions.push((i64::from_be_bytes(id), rec));
-                }
-                _ => {
-                    return Err(StorageError::Corrupt {
-                        cf: CF_STATE,
-                        key: String::from_utf8_lossy(&k).into_owned(),
-                        reason: "unknown key kind".into(),
-                    })
-                }
+        let state = StateSnapshot {
+            storage: self,
+            snapshot: self.db.snapshot(),
+        };
+        state.for_each(|record| {
+            match record {
+                StateRecord::Node { path, encoded } => nodes.push((
+                    path.to_string(),
+                    Node::decode(&mut Reader::new(encoded))
+                        .map_err(|e| decode_err(CF_STATE, path.as_bytes(), e))?,
+                )),
+                StateRecord::Session { id, record } => sessions.push((id, record)),
             }
-        }
+            Ok(true)
+        })?;
         let tree = DataTree::from_records(nodes, sessions, applied);
         let mut unapplied = Vec::new();
         let start = log_key(applied.saturating_add(1));
@@ -405,6 +435,97 @@ impl Storage {
     }
 }
 
+/// A point-in-time view of `state` (see `Storage::read_state_in_background`).
+pub struct StateSnapshot<'a> {
+    storage: &'a Storage,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+/// One stored record of `state`.
+pub enum StateRecord<'a> {
+    /// A znode: its path and its `Node::encode`d record.
+    Node {
+        path: &'a str,
+        encoded: &'a [u8],
+    },
+    Session {
+        id: i64,
+        record: SessionRecord,
+    },
+}
+
+impl StateSnapshot<'_> {
+    /// The zxid the state reflects.
+    pub fn applied_zxid(&self) -> Result<i64, StorageError> {
+        let key = KEY_APPLIED;
+        let Some(v) = self
+            .snapshot
+            .get_cf(self.storage.cf(CF_META), key)
+            .map_err(|e| self.storage.rocks(e))?
+        else {
+            return Ok(0);
+        };
+        let payload = unseal(CF_META, key, &v)?;
+        Reader::new(payload)
+            .read_i64()
+            .map_err(|e| decode_err(CF_META, key, e))
+    }
+
+    /// Hands every record, checksum verified, to `visit` in key order (so a parent
+    /// comes before its children), until `visit` returns false or fails. True when
+    /// it saw them all.
+    pub fn for_each(
+        &self,
+        mut visit: impl FnMut(StateRecord<'_>) -> Result<bool, StorageError>,
+    ) -> Result<bool, StorageError> {
+        let cf = self.storage.cf(CF_STATE);
+        for item in self.snapshot.iterator_cf(cf, IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.storage.rocks(e))?;
+            let payload = unseal(CF_STATE, &k, &v)?;
+            let record = match k.first() {
+                Some(&NODE_PREFIX) => StateRecord::Node {
+                    path: std::str::from_utf8(&k[1..]).map_err(|_| StorageError::Corrupt {
+                        cf: CF_STATE,
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        reason: "path is not UTF-8".into(),
+                    })?,
+                    encoded: payload,
+                },
+                Some(&SESSION_PREFIX) if k.len() == 9 => {
+                    let mut id = [0u8; 8];
+                    id.copy_from_slice(&k[1..]);
+                    StateRecord::Session {
+                        id: i64::from_be_bytes(id),
+                        record: decode_session(&k, payload)?,
+                    }
+                }
+                _ => {
+                    return Err(StorageError::Corrupt {
+                        cf: CF_STATE,
+                        key: String::from_utf8_lossy(&k).into_owned(),
+                        reason: "unknown key kind".into(),
+                    })
+                }
+            };
+            if !visit(record)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn decode_session(key: &[u8], payload: &[u8]) -> Result<SessionRecord, StorageError> {
+    let mut r = Reader::new(payload);
+    Ok(SessionRecord {
+        timeout_ms: r.read_i32().map_err(|e| decode_err(CF_STATE, key, e))?,
+        passwd: r
+            .read_buffer()
+            .map_err(|e| decode_err(CF_STATE, key, e))?
+            .unwrap_or_default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -523,5 +644,88 @@ mod tests {
         s.corrupt_log_entry_for_test(1).unwrap();
         let err = s.recover().unwrap_err();
         assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    }
+
+    #[test]
+    fn a_state_reader_sees_the_state_as_of_its_call_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Arc::new(Storage::open(dir.path()).unwrap());
+        let mut tree = DataTree::new();
+        tree.apply(&create(1, "/before").txn);
+        write_state(&s, &tree, &["/before", "/"]);
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        s.read_state_in_background(move |state| {
+            // Read only after the write below has happened.
+            go_rx.recv().unwrap();
+            let mut paths = Vec::new();
+            let all = state
+                .for_each(|r| {
+                    if let StateRecord::Node { path, .. } = r {
+                        paths.push(path.to_string());
+                    }
+                    Ok(true)
+                })
+                .unwrap();
+            seen_tx
+                .send((state.applied_zxid().unwrap(), all, paths))
+                .unwrap();
+        });
+        tree.apply(&create(2, "/after").txn);
+        write_state(&s, &tree, &["/after", "/"]);
+        go_tx.send(()).unwrap();
+        let (applied, all, paths) = seen_rx.recv().unwrap();
+        assert_eq!(applied, 1);
+        assert!(all);
+        assert!(paths.contains(&"/before".to_string()));
+        assert!(!paths.contains(&"/after".to_string()));
+    }
+
+    #[test]
+    fn a_snapshot_install_cut_short_starts_empty_and_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            let mut tree = DataTree::new();
+            tree.apply(&create(1, "/old").txn);
+            write_state(&s, &tree, &["/old", "/"]);
+            s.append_synced(&[create(2, "/logged")]).unwrap();
+            // What a crash between the first and the last batch of an install leaves.
+            s.wipe(INSTALLING).unwrap();
+            write_state(&s, &tree, &["/old"]);
+            let mut marker = WriteBatch::default();
+            marker.put_cf(s.cf(CF_META), KEY_APPLIED, seal(&INSTALLING.to_be_bytes()));
+            s.write(marker, true).unwrap();
+        }
+        for _ in 0..2 {
+            let s = Storage::open(dir.path()).unwrap();
+            let rec = s.recover().unwrap();
+            assert_eq!(rec.tree.last_zxid(), 0);
+            assert!(rec.tree.get("/old").is_none());
+            assert!(rec.unapplied.is_empty());
+        }
+    }
+
+    #[test]
+    fn an_installed_snapshot_replaces_state_and_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut big = DataTree::new();
+        for i in 1..=3000 {
+            big.apply(&create(i, &format!("/n{i}")).txn);
+        }
+        {
+            let s = Storage::open(dir.path()).unwrap();
+            let mut tree = DataTree::new();
+            tree.apply(&create(1, "/old").txn);
+            write_state(&s, &tree, &["/old", "/"]);
+            s.append_synced(&[create(2, "/logged")]).unwrap();
+            s.install_snapshot(&big).unwrap();
+        }
+        let rec = Storage::open(dir.path()).unwrap().recover().unwrap();
+        assert_eq!(rec.tree.last_zxid(), 3000);
+        assert_eq!(rec.tree.node_count(), big.node_count());
+        assert!(rec.tree.get("/old").is_none());
+        assert!(rec.unapplied.is_empty());
+        assert_eq!(rec.tree.digest(), big.digest());
     }
 }

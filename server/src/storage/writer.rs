@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// A synchronous storage operation run in order after everything queued before it.
-pub type BarrierOp = Box<dyn FnOnce(&Storage) -> Result<(), StorageError> + Send>;
+pub type BarrierOp = Box<dyn FnOnce(&Arc<Storage>) -> Result<(), StorageError> + Send>;
 
 /// Work for the writer thread.
 pub enum StorageCmd {
@@ -72,7 +72,7 @@ pub fn spawn(
 }
 
 fn run(
-    storage: &Storage,
+    storage: &Arc<Storage>,
     rx: Receiver<StorageCmd>,
     events: tokio::sync::mpsc::UnboundedSender<StorageEvent>,
 ) {
@@ -92,7 +92,7 @@ fn run(
 /// Writes a drained run of commands: consecutive appends and state writes share
 /// one batch and one fsync; a barrier splits the run.
 fn write_all(
-    storage: &Storage,
+    storage: &Arc<Storage>,
     cmds: Vec<StorageCmd>,
     events: &tokio::sync::mpsc::UnboundedSender<StorageEvent>,
 ) -> Result<(), StorageError> {
