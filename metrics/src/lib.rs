@@ -1,72 +1,52 @@
-//! Rookery's metrics, defined in one place. For now: the request counters and
-//! latency figures that ZooKeeper's `srvr`, `stat` and `mntr` report.
+//! Every metric Rookery keeps, defined in one place (`registry.rs`), in two layers
+//! (DESIGN §6): ZooKeeper's own names for existing dashboards and collectors, and
+//! `rookery_*` families in Prometheus's conventions. Also the HTTP endpoint that
+//! serves them, `mntr`'s rendering and the `srvr`-style request figures.
 
-use std::time::Duration;
+pub mod family;
+pub mod http;
+pub mod mntr;
+pub mod registry;
+mod stats;
+pub mod summary;
 
-/// Request latency and packet counts since start or the last `srst`.
-#[derive(Debug, Clone, Default)]
-pub struct RequestStats {
-    pub packets_received: u64,
-    pub packets_sent: u64,
-    count: u64,
-    total_micros: u64,
-    min_micros: Option<u64>,
-    max_micros: u64,
-}
-
-impl RequestStats {
-    pub fn packet_received(&mut self) {
-        self.packets_received += 1;
-    }
-
-    /// Records one answered request and its latency.
-    pub fn record(&mut self, latency: Duration) {
-        let us = latency.as_micros() as u64;
-        self.packets_sent += 1;
-        self.count += 1;
-        self.total_micros += us;
-        self.min_micros = Some(self.min_micros.map_or(us, |m| m.min(us)));
-        self.max_micros = self.max_micros.max(us);
-    }
-
-    pub fn reset(&mut self) {
-        *self = RequestStats::default();
-    }
-
-    /// Minimum latency in ms (ZooKeeper reports 0 before any request).
-    pub fn min_ms(&self) -> f64 {
-        self.min_micros.unwrap_or(0) as f64 / 1000.0
-    }
-
-    pub fn avg_ms(&self) -> f64 {
-        if self.count == 0 {
-            0.0
-        } else {
-            self.total_micros as f64 / self.count as f64 / 1000.0
-        }
-    }
-
-    pub fn max_ms(&self) -> f64 {
-        self.max_micros as f64 / 1000.0
-    }
-
-    pub fn count(&self) -> u64 {
-        self.count
-    }
-}
+pub use family::{FamilyDef, Kind, Layer, Shown};
+pub use registry::{Metrics, Role};
+pub use stats::RequestStats;
+pub use summary::{Detail, Summary, SummarySet};
 
 #[cfg(test)]
-mod tests {
+mod readme {
     use super::*;
 
+    /// metrics/README.md is rendered from the definitions; regenerate it with
+    /// `ROOKERY_BLESS=1 cargo test -p rookery-metrics readme`.
     #[test]
-    fn min_avg_max() {
-        let mut s = RequestStats::default();
-        assert_eq!(s.min_ms(), 0.0);
-        s.record(Duration::from_millis(2));
-        s.record(Duration::from_millis(4));
-        assert_eq!((s.min_ms(), s.avg_ms(), s.max_ms()), (2.0, 3.0, 4.0));
-        s.reset();
-        assert_eq!(s.count(), 0);
+    fn readme_matches_the_definitions() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let want = family::render_readme(Metrics::new().definitions());
+        if std::env::var_os("ROOKERY_BLESS").is_some() {
+            std::fs::write(path, &want).unwrap();
+        }
+        let have = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            have == want,
+            "metrics/README.md is out of date: run ROOKERY_BLESS=1 cargo test -p rookery-metrics readme"
+        );
+    }
+
+    #[test]
+    fn every_rookery_family_is_prefixed_and_every_zookeeper_family_is_not() {
+        for d in Metrics::new().definitions() {
+            assert_eq!(
+                d.name.starts_with("rookery_"),
+                d.layer == Layer::Rookery,
+                "{}",
+                d.name
+            );
+            if d.layer == Layer::Rookery && d.kind == Kind::Counter {
+                assert!(d.name.ends_with("_total"), "{}", d.name);
+            }
+        }
     }
 }

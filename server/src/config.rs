@@ -50,7 +50,16 @@ pub struct Config {
     pub admin_server_port: u16,
     pub metrics_provider_class: Option<String>,
     pub metrics_http_host: String,
-    pub metrics_http_port: u16,
+    /// `/metrics` port; `None` when `metricsProvider.httpPort=-1` turns it off.
+    pub metrics_http_port: Option<u16>,
+    /// The HTTP ports were set in zoo.cfg (then failing to bind them stops
+    /// start-up; a default port that is taken is only warned about).
+    pub metrics_port_explicit: bool,
+    pub admin_port_explicit: bool,
+    /// Requests slower than this are logged and counted (`slowRequestThresholdMs`).
+    pub slow_request_threshold_ms: u64,
+    /// Log fsyncs slower than this are logged and counted (`fsync.warningthresholdms`).
+    pub fsync_warning_threshold_ms: u64,
     pub jute_max_buffer: usize,
     pub super_digest: Option<String>,
     pub extended_types_enabled: bool,
@@ -112,11 +121,15 @@ impl Config {
             servers: Vec::new(),
             four_letter_whitelist: vec!["srvr".to_string()],
             admin_enable_server: true,
-            admin_server_address: "127.0.0.1".to_string(),
+            admin_server_address: "0.0.0.0".to_string(),
             admin_server_port: 8080,
             metrics_provider_class: None,
-            metrics_http_host: "127.0.0.1".to_string(),
-            metrics_http_port: 7000,
+            metrics_http_host: "0.0.0.0".to_string(),
+            metrics_http_port: Some(7000),
+            metrics_port_explicit: false,
+            admin_port_explicit: false,
+            slow_request_threshold_ms: 1000,
+            fsync_warning_threshold_ms: 1000,
             jute_max_buffer: 0xfffff,
             super_digest: None,
             extended_types_enabled: false,
@@ -226,11 +239,21 @@ impl Config {
                 "admin.serverAddress" => cfg.admin_server_address = value.to_string(),
                 "admin.serverPort" => {
                     cfg.admin_server_port = port()?;
+                    cfg.admin_port_explicit = true;
                     admin_port_line = line_no;
                 }
                 "metricsProvider.className" => cfg.metrics_provider_class = Some(value.to_string()),
                 "metricsProvider.httpHost" => cfg.metrics_http_host = value.to_string(),
-                "metricsProvider.httpPort" => cfg.metrics_http_port = port()?,
+                "metricsProvider.httpPort" => {
+                    cfg.metrics_http_port = if value == "-1" { None } else { Some(port()?) };
+                    cfg.metrics_port_explicit = true;
+                }
+                "slowRequestThresholdMs" | "rookery.slowRequestThresholdMs" => {
+                    cfg.slow_request_threshold_ms = num("milliseconds")?
+                }
+                "fsync.warningthresholdms" | "zookeeper.fsync.warningthresholdms" => {
+                    cfg.fsync_warning_threshold_ms = num("milliseconds")?
+                }
                 "jute.maxbuffer" => {
                     let v = num("a number of bytes")?;
                     if v == 0 || v > i32::MAX as u64 {

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod config;
 pub mod core;
+pub mod endpoints;
 pub mod net;
 pub mod prep;
 pub mod proto;
@@ -38,8 +39,11 @@ pub enum ServerError {
 /// servers) until `shutdown` turns true.
 pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), ServerError> {
     let cfg = Arc::new(cfg);
+    let metrics = Arc::new(rookery_metrics::Metrics::new());
     let store = Arc::new(storage::Storage::open(&cfg.storage_dir())?);
+    let loading = std::time::Instant::now();
     let recovered = store.recover()?;
+    metrics.dbinittime.observe_duration_ms(loading.elapsed());
     tracing::info!(
         applied = format!("0x{:x}", recovered.tree.last_zxid()),
         logged_past_it = recovered.unapplied.len(),
@@ -68,7 +72,15 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
     } else {
         Some(start_links(&cfg, link_tx).await?)
     };
-    let result = match core::Core::new(cfg.clone(), recovered, zab_cfg, handle) {
+    let endpoints = endpoints::start(
+        &cfg,
+        metrics.clone(),
+        store.clone(),
+        core_tx.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let result = match core::Core::new(cfg.clone(), recovered, zab_cfg, handle, metrics) {
         Ok(core) => {
             let core = match links {
                 Some(net) => core.with_links(net),
@@ -81,6 +93,9 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
         }
         Err(e) => Err(e),
     };
+    for task in endpoints {
+        task.abort();
+    }
     // The core (and with it the last storage handle) is gone: let the writer finish its queue.
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
@@ -88,7 +103,7 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
 }
 
 /// Resolves `host:port`, preferring IPv4 (what loopback tests and most zoo.cfg files mean).
-fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, ServerError> {
+pub(crate) fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, ServerError> {
     use std::net::ToSocketAddrs;
     let addrs: Vec<std::net::SocketAddr> = (host, port)
         .to_socket_addrs()

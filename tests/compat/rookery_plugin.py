@@ -22,7 +22,8 @@ What differs from kazoo's ``ManagedZooKeeper`` (``kazoo/testing/common.py``):
   ``<workdir>/server.pem`` (PKCS#8 key + certificate, CN=localhost) and
   ``<workdir>/ca.pem`` (the harness CA, also the client certificates' issuer).
 * Every listener is bound to 127.0.0.1 (``clientPortAddress``,
-  ``secureClientPortAddress``, ``admin.serverAddress``, ``server.N=127.0.0.1:..``).
+  ``secureClientPortAddress``, ``admin.serverAddress``,
+  ``metricsProvider.httpHost``, ``server.N=127.0.0.1:..``).
 * The member's stdout+stderr go to ``<workdir>/zookeeper.log`` (appended
   across restarts), which is what ``get_logs()`` reads on test failures.
 * ``cluster.start()`` waits until every member answers ``ruok`` with
@@ -193,6 +194,9 @@ class RookeryMember(object):
             "maxClientCnxns=0",
             "admin.serverPort=%s" % info.admin_port,
             "admin.serverAddress=%s" % HOST,
+            # The metrics endpoint, in the free slot of kazoo's 10-port block.
+            "metricsProvider.httpHost=%s" % HOST,
+            "metricsProvider.httpPort=%s" % (info.client_port + 5),
             # Java-only keys kazoo writes; Rookery warns and ignores them.
             "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
             "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",

@@ -154,6 +154,8 @@ pub struct MemberOptions {
     /// Wait until the member serves before `start_with` returns (an ensemble
     /// member serves only once a quorum is up: start them all, then wait).
     pub wait_ready: bool,
+    /// Which server to run; `None` follows `ROOKERY_TEST_TARGET`.
+    pub target: Option<Target>,
 }
 
 impl Default for MemberOptions {
@@ -165,6 +167,7 @@ impl Default for MemberOptions {
             my_id: 1,
             client_port: None,
             wait_ready: true,
+            target: None,
         }
     }
 }
@@ -176,6 +179,8 @@ pub struct Member {
     cfg_path: PathBuf,
     log_path: PathBuf,
     port: u16,
+    admin_port: u16,
+    metrics_port: u16,
     child: Option<Child>,
     starts: u32,
 }
@@ -188,7 +193,7 @@ impl Member {
 
     /// Starts a member with `options` and waits until it answers `ruok`.
     pub fn start_with(options: MemberOptions) -> Member {
-        let target = Target::from_env();
+        let target = options.target.unwrap_or_else(Target::from_env);
         let dir = tempfile::Builder::new()
             .prefix("rookery-member-")
             .tempdir()
@@ -201,6 +206,7 @@ impl Member {
 
         let port = options.client_port.unwrap_or_else(free_port);
         let admin_port = free_port();
+        let metrics_port = free_port();
         let mut cfg = String::new();
         cfg.push_str(&format!("tickTime={}\n", options.tick_time_ms));
         cfg.push_str(&format!("dataDir={}\n", data_dir.display()));
@@ -215,10 +221,13 @@ impl Member {
         match target {
             // Debian's classpath lacks Jetty's servlet jar; the admin server is not under test.
             Target::ApacheZk => cfg.push_str("admin.enableServer=false\n"),
-            // Keep the admin HTTP server (default 0.0.0.0:8080) off shared ports.
+            // Keep the admin and metrics HTTP servers (default 0.0.0.0:8080 and
+            // 0.0.0.0:7000) off shared ports.
             Target::Rookery => {
                 cfg.push_str("admin.serverAddress=127.0.0.1\n");
                 cfg.push_str(&format!("admin.serverPort={admin_port}\n"));
+                cfg.push_str("metricsProvider.httpHost=127.0.0.1\n");
+                cfg.push_str(&format!("metricsProvider.httpPort={metrics_port}\n"));
             }
         }
         for (key, value) in &options.extra {
@@ -234,6 +243,8 @@ impl Member {
             cfg_path,
             log_path,
             port,
+            admin_port,
+            metrics_port,
             child: None,
             starts: 0,
         };
@@ -257,6 +268,16 @@ impl Member {
     }
 
     /// `127.0.0.1:<port>`, usable as a ZooKeeper connect string.
+    /// The admin HTTP server's address (`/commands/<name>`).
+    pub fn admin_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.admin_port))
+    }
+
+    /// The metrics HTTP server's address (`/metrics`, `/healthz`, `/readyz`).
+    pub fn metrics_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.metrics_port))
+    }
+
     pub fn connect_string(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
@@ -480,6 +501,24 @@ pub fn run_config_check(cfg_path: &Path) -> (ExitStatus, String) {
 }
 
 /// Sends a four-letter word to `addr` and reads the reply until the server closes.
+/// A plain HTTP/1.0 GET: the status code and the body.
+pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {head}"))
+        })?;
+    Ok((status, body.to_string()))
+}
+
 pub fn four_letter(addr: SocketAddr, word: &str) -> io::Result<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -737,5 +776,33 @@ pub mod wire {
     pub fn write_lenient(stream: &mut TcpStream, bytes: &[u8]) {
         let _ = stream.write_all(bytes);
         let _ = stream.flush();
+    }
+}
+
+/// Prometheus text exposition, read the simple way tests need.
+pub mod exposition {
+    use std::collections::BTreeMap;
+
+    /// Family name → its `# TYPE`.
+    pub fn types(text: &str) -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, t)| (n.to_string(), t.trim().to_string()))
+            .collect()
+    }
+
+    /// Sample (`name{labels}` as written) → value.
+    pub fn samples(text: &str) -> BTreeMap<String, f64> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .filter_map(|l| l.rsplit_once(' '))
+            .filter_map(|(k, v)| Some((k.to_string(), v.trim().parse::<f64>().ok()?)))
+            .collect()
+    }
+
+    /// The value of one sample, if present.
+    pub fn value(text: &str, sample: &str) -> Option<f64> {
+        samples(text).get(sample).copied()
     }
 }

@@ -1,4 +1,7 @@
-//! Four-letter words on the client port, formatted as ZooKeeper 3.8 formats them.
+//! Four-letter words on the client port, formatted as ZooKeeper 3.8 formats them,
+//! and (`http`) the same views as ZooKeeper's AdminServer JSON commands.
+
+pub mod http;
 
 use crate::config::Config;
 use crate::core::Counters;
@@ -18,10 +21,13 @@ pub fn version_line() -> String {
     )
 }
 
+/// What ZooKeeper answers to most words while it does not serve.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+
 /// The words this server knows, by their value as a big-endian i32 length.
 pub const WORDS: &[&str] = &[
     "ruok", "isro", "srvr", "stat", "envi", "mntr", "conf", "cons", "crst", "dirs", "dump", "srst",
-    "wchc", "wchp", "wchs", "hash",
+    "wchc", "wchp", "wchs", "hash", "lgif",
 ];
 
 /// The word a first frame length spells, if it is one we know.
@@ -67,6 +73,37 @@ pub struct ServerView {
     pub uptime: Duration,
     /// The tree's digest at `zxid` (only computed for `hash`).
     pub digest: Option<u64>,
+    /// ZooKeeper's detailed peer state (`following - broadcast`), quorum members only.
+    pub peer_state: Option<String>,
+    /// The ZAB phase: election, discovery, synchronization or broadcast.
+    pub zab_phase: &'static str,
+    /// The leader this member follows or is (none while looking).
+    pub leader: Option<u64>,
+    /// Learners as the leader sees them (empty on other roles).
+    pub learners: Vec<crate::zab::LearnerStatus>,
+    pub log: LogPositions,
+    pub metrics: Arc<rookery_metrics::Metrics>,
+}
+
+impl std::fmt::Debug for ServerView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerView")
+            .field("mode", &self.mode)
+            .field("serving", &self.serving)
+            .field("zxid", &self.zxid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the member's log stands (`lgif`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogPositions {
+    /// The zxid before the first entry kept for DIFF.
+    pub first: i64,
+    pub last: i64,
+    pub durable: i64,
+    pub committed: i64,
+    pub accepted_epoch: u32,
 }
 
 fn latency_line(s: &RequestStats) -> String {
@@ -105,9 +142,19 @@ fn summary(v: &ServerView, out: &mut String) {
         v.mode,
         v.node_count
     );
+    if v.mode == "leader" {
+        let m = &v.metrics;
+        let _ = writeln!(
+            out,
+            "Proposal sizes last/min/max: {}/{}/{}",
+            m.last_proposal_size.get(),
+            m.min_proposal_size.get(),
+            m.max_proposal_size.get()
+        );
+    }
 }
 
-fn open_fds() -> (u64, u64) {
+pub fn open_fds() -> (u64, u64) {
     let open = std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count() as u64)
         .unwrap_or(0);
@@ -126,13 +173,12 @@ fn open_fds() -> (u64, u64) {
 /// The text a word answers with.
 pub fn four_letter(word: &str, v: &ServerView) -> String {
     let mut out = String::new();
-    if !v.serving
-        && matches!(
-            word,
-            "srvr" | "stat" | "mntr" | "cons" | "wchs" | "wchc" | "wchp" | "dump"
-        )
-    {
-        return "This ZooKeeper instance is not currently serving requests\n".to_string();
+    // During an election ZooKeeper answers only these; isro says "null".
+    if !v.serving && !matches!(word, "ruok" | "envi" | "lgif") {
+        if word == "isro" {
+            return "null".to_string();
+        }
+        return NOT_SERVING.to_string();
     }
     match word {
         "ruok" => out.push_str("imok"),
@@ -187,45 +233,38 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             let _ = writeln!(out, "maxSessionTimeout={}", c.max_session_timeout_ms);
             let _ = writeln!(out, "clientPortListenBacklog=-1");
             let _ = writeln!(out, "serverId={}", c.my_id.unwrap_or(0));
-            let _ = writeln!(out, "metricsProvider.httpPort={}", c.metrics_http_port);
+            let _ = writeln!(out, "metricsProvider.httpHost={}", c.metrics_http_host);
+            let _ = writeln!(
+                out,
+                "metricsProvider.httpPort={}",
+                c.metrics_http_port.map_or(-1, i32::from)
+            );
         }
         "mntr" => {
-            let (fds, max_fds) = open_fds();
-            let s = &v.stats;
-            let lines: Vec<(&str, String)> = vec![
-                ("zk_version", version_line()),
-                ("zk_server_state", v.mode.into()),
-                ("zk_peer_epoch", v.epoch.to_string()),
-                ("zk_avg_latency", format!("{:.4}", s.avg_ms())),
-                ("zk_max_latency", format!("{}", s.max_ms().round() as u64)),
-                ("zk_min_latency", format!("{}", s.min_ms().round() as u64)),
-                ("zk_packets_received", s.packets_received.to_string()),
-                ("zk_packets_sent", s.packets_sent.to_string()),
-                ("zk_num_alive_connections", v.connections.len().to_string()),
-                ("zk_outstanding_requests", v.outstanding.to_string()),
-                ("zk_znode_count", v.node_count.to_string()),
-                ("zk_watch_count", v.watch_count.to_string()),
-                ("zk_ephemerals_count", v.ephemerals_count.to_string()),
-                ("zk_approximate_data_size", v.data_size.to_string()),
-                ("zk_open_file_descriptor_count", fds.to_string()),
-                ("zk_max_file_descriptor_count", max_fds.to_string()),
-                ("zk_global_sessions", v.sessions.to_string()),
-                ("zk_uptime", v.uptime.as_millis().to_string()),
-                ("zk_fsync_count", v.counters.fsyncs.to_string()),
-                ("zk_txns_logged", v.counters.txns_logged.to_string()),
-                ("zk_bad_frames", v.counters.bad_frames.to_string()),
-                (
-                    "zk_connection_rejected",
-                    v.counters.connections_rejected.to_string(),
-                ),
-                (
-                    "zk_stale_sessions_expired",
-                    v.counters.sessions_expired.to_string(),
-                ),
+            let mut head = vec![
+                ("version", version_line()),
+                ("server_state", v.mode.to_string()),
             ];
-            for (k, val) in lines {
-                let _ = writeln!(out, "{k}\t{val}");
+            if let Some(peer) = &v.peer_state {
+                head.push(("peer_state", peer.clone()));
             }
+            head.push(("peer_epoch", v.epoch.to_string()));
+            out.push_str(&rookery_metrics::mntr::render(&v.metrics, &head));
+        }
+        "lgif" => {
+            // ClickHouse Keeper's log-info word, in zxids: what the log holds, what is
+            // committed and applied, and the leader's commit point as this member knows it.
+            for (k, val) in [
+                ("first_log_zxid", v.log.first),
+                ("last_log_zxid", v.log.last),
+                ("last_durable_zxid", v.log.durable),
+                ("last_committed_zxid", v.log.committed),
+                ("last_applied_zxid", v.zxid),
+            ] {
+                let _ = writeln!(out, "{k}\t0x{val:x}");
+            }
+            let _ = writeln!(out, "current_epoch\t{}", v.epoch);
+            let _ = writeln!(out, "accepted_epoch\t{}", v.log.accepted_epoch);
         }
         "wchs" => {
             let _ = writeln!(

@@ -195,6 +195,7 @@ impl Core {
         }
         // Stored state must reach `zxid` before the snapshot is taken.
         self.flush_state();
+        let metrics = self.metrics.clone();
         self.barrier(
             "taking a snapshot for SNAP",
             Box::new(move |storage| {
@@ -202,12 +203,17 @@ impl Core {
                     let started = std::time::Instant::now();
                     let outcome = stream_snapshot(state, zxid, stream, &outflow, &bulk);
                     match &outcome {
-                        Ok(true) => tracing::info!(
-                            to,
-                            zxid = format!("0x{zxid:x}"),
-                            millis = started.elapsed().as_millis() as u64,
-                            "SNAP streamed"
-                        ),
+                        Ok(true) => {
+                            metrics
+                                .snapshot_stream_duration
+                                .observe(started.elapsed().as_secs_f64());
+                            tracing::info!(
+                                to,
+                                zxid = format!("0x{zxid:x}"),
+                                millis = started.elapsed().as_millis() as u64,
+                                "SNAP streamed"
+                            )
+                        }
                         Ok(false) => tracing::info!(to, "SNAP stream cancelled: link lost"),
                         Err(e) => tracing::error!(to, error = %e, "SNAP stream failed"),
                     }

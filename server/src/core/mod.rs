@@ -8,6 +8,7 @@
 
 mod forward;
 mod links;
+mod observe;
 mod replication;
 pub mod reply;
 
@@ -26,7 +27,7 @@ use crate::tree::watch::{ConnId, Table, WatchRegistry};
 use crate::tree::{acl, Change, DataTree, NodeKind, OpResult};
 use crate::txn::{Txn, TxnBody};
 use reply::ReadResult;
-use rookery_metrics::RequestStats;
+use rookery_metrics::{Metrics, RequestStats};
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,6 +74,11 @@ pub enum CoreMsg {
     },
     /// A frame that broke the protocol was seen and its connection closed.
     BadFrame,
+    /// The admin server's view of the member (with the tree digest when asked).
+    Inspect {
+        with_digest: bool,
+        reply: oneshot::Sender<crate::admin::ServerView>,
+    },
 }
 
 struct Queued {
@@ -122,7 +128,11 @@ enum Origin {
     Request {
         conn: ConnId,
         xid: i32,
+        /// The request's own opcode (multi for a multi).
+        opcode: i32,
         opcodes: Vec<i32>,
+        /// For the slow-request log.
+        path: Option<String>,
         received: Instant,
         close_after: bool,
     },
@@ -166,6 +176,8 @@ pub struct Core {
     last_sweep: Instant,
     delta: StateDeltaBuilder,
     applied_since_trim: u64,
+    metrics: Arc<Metrics>,
+    observed: observe::Observed,
 }
 
 /// Accumulates the touched keys of a group of applied Txns into one state write.
@@ -194,6 +206,7 @@ impl Core {
         recovered: crate::storage::Recovered,
         zab_cfg: crate::zab::ZabConfig,
         storage: StorageHandle,
+        metrics: Arc<Metrics>,
     ) -> Result<Core, String> {
         let now = Instant::now();
         let tree = recovered.tree;
@@ -225,6 +238,8 @@ impl Core {
             last_sweep: now,
             delta: StateDeltaBuilder::default(),
             applied_since_trim: 0,
+            metrics,
+            observed: observe::Observed::new(),
             cfg,
         };
         core.run_zab_actions();
@@ -252,6 +267,7 @@ impl Core {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             if let Some(e) = self.repl.fatal.take() {
+                self.metrics.unrecoverable_error_count.inc();
                 return Err(e);
             }
             tokio::select! {
@@ -261,6 +277,7 @@ impl Core {
                         self.counters.fsyncs += 1;
                         self.counters.fsync_micros_total += fsync_micros;
                         self.counters.txns_logged += entries as u64;
+                        self.observe_fsync(entries, fsync_micros);
                         self.zab_step(crate::zab::Event::Persisted(upto));
                     }
                     Some(StorageEvent::Failed(e)) => return Err(format!("storage failed: {e}")),
@@ -277,6 +294,7 @@ impl Core {
                 _ = tick.tick() => {
                     self.zab_step(crate::zab::Event::Tick);
                     self.on_tick();
+                    self.observe_tick();
                 }
                 _ = shutdown.changed() => {
                     for c in self.conns.values_mut() {
@@ -304,6 +322,10 @@ impl Core {
                 };
                 c.received += 1;
                 self.stats.packet_received();
+                // The body plus its length prefix and request header.
+                self.metrics
+                    .bytes_received_count
+                    .inc_by(raw.len() as u64 + 12);
                 if let Some(s) = c.session {
                     if let Some(t) = self.expiry.timeout_of(s) {
                         self.expiry.touch(s, t, Instant::now());
@@ -321,6 +343,7 @@ impl Core {
             }
             CoreMsg::Closed { conn } => self.closed(conn),
             CoreMsg::FourLetter { word, reply } => {
+                self.publish_gauges();
                 let mut view = self.snapshot_view();
                 if word == "hash" {
                     view.digest = Some(self.tree.digest());
@@ -328,6 +351,7 @@ impl Core {
                 let _ = reply.send(crate::admin::four_letter(&word, &view));
                 if word == "srst" {
                     self.stats.reset();
+                    self.metrics.reset_server_stats();
                 }
                 if word == "crst" {
                     for c in self.conns.values_mut() {
@@ -336,7 +360,19 @@ impl Core {
                     }
                 }
             }
-            CoreMsg::BadFrame => self.counters.bad_frames += 1,
+            CoreMsg::Inspect { with_digest, reply } => {
+                self.publish_gauges();
+                let mut view = self.snapshot_view();
+                if with_digest {
+                    view.digest = Some(self.tree.digest());
+                }
+                let _ = reply.send(view);
+            }
+            CoreMsg::BadFrame => {
+                self.counters.bad_frames += 1;
+                self.metrics.bad_packets.inc();
+                self.metrics.connection_drop_count.inc();
+            }
         }
     }
 
@@ -364,14 +400,17 @@ impl Core {
             opened: Instant::now(),
             last_zxid: 0,
         };
+        self.metrics.connection_request_count.inc();
         if !self.repl.zab.is_serving() {
             tracing::debug!(%addr, "not serving yet: closing a client connection");
+            self.metrics.connection_rejected.inc();
             c.close();
             return;
         }
         if max > 0 && same_ip >= max {
             tracing::warn!(%addr, max, "too many connections from one address (maxClientCnxns)");
             self.counters.connections_rejected += 1;
+            self.metrics.connection_rejected.inc();
             c.close();
             return;
         }
@@ -433,6 +472,11 @@ impl Core {
             return;
         }
         let passwd = req.passwd.clone();
+        self.metrics.revalidate_count.inc();
+        self.metrics
+            .session_events
+            .with_label_values(&["moved"])
+            .inc();
         self.bind_session(conn, req.session_id, timeout, passwd);
     }
 
@@ -523,6 +567,7 @@ impl Core {
             Request::Multi(ops) => ops.iter().map(|o| o.opcode()).collect(),
             other => vec![other.opcode()],
         };
+        let path = req.path().map(str::to_string);
         let ids = self.conns[&conn].ids.clone();
         self.write(
             session,
@@ -535,7 +580,9 @@ impl Core {
             Origin::Request {
                 conn,
                 xid: q.xid,
+                opcode: q.opcode,
                 opcodes,
+                path,
                 received: q.received,
                 close_after,
             },
@@ -554,9 +601,19 @@ impl Core {
         self.fire_watches(&applied.changes, &applied.removed_acls);
         let zxid = self.tree.last_zxid();
         match &txn.body {
-            TxnBody::CloseSession { .. } => self.session_closed(txn.session_id, &origin),
+            TxnBody::CloseSession { .. } => {
+                self.metrics
+                    .session_events
+                    .with_label_values(&["closed"])
+                    .inc();
+                self.session_closed(txn.session_id, &origin)
+            }
             // Every member keeps deadlines, so whoever leads next can expire sessions.
             TxnBody::CreateSession { timeout_ms, .. } => {
+                self.metrics
+                    .session_events
+                    .with_label_values(&["created"])
+                    .inc();
                 self.expiry
                     .touch(txn.session_id, *timeout_ms, Instant::now())
             }
@@ -578,7 +635,15 @@ impl Core {
                 };
                 c.inflight_writes = c.inflight_writes.saturating_sub(1);
                 c.send(reply::ok_with(xid, zxid, |w| w.write_string(&path)));
-                self.stats.record(received.elapsed());
+                let session = c.session.unwrap_or(0);
+                self.request_done(
+                    op::SYNC,
+                    ErrorCode::Ok,
+                    received,
+                    false,
+                    session,
+                    Some(&path),
+                );
                 self.drain(conn);
             }
             Origin::Connect { conn } => {
@@ -598,7 +663,9 @@ impl Core {
             Origin::Request {
                 conn,
                 xid,
+                opcode,
                 opcodes,
+                path,
                 received,
                 close_after,
             } => {
@@ -609,10 +676,16 @@ impl Core {
                 c.last_zxid = zxid;
                 let frame = reply::write_result(xid, zxid, &opcodes, &result);
                 c.send(frame);
-                self.stats.record(received.elapsed());
+                let session = c.session.unwrap_or(0);
                 if close_after {
                     c.close();
-                } else {
+                }
+                let code = match &result {
+                    OpResult::Error(code) => *code,
+                    _ => ErrorCode::Ok,
+                };
+                self.request_done(opcode, code, received, true, session, path.as_deref());
+                if !close_after {
                     self.drain(conn);
                 }
             }
@@ -641,7 +714,9 @@ impl Core {
         }
         let mut events = Vec::new();
         for ch in changes {
+            let before = events.len();
             self.watches.trigger(ch, &mut events);
+            self.observe_watch_events(&events[before..]);
         }
         for e in events {
             // The event's path is the node itself, or for a child event the parent.
@@ -704,6 +779,11 @@ impl Core {
             }
             tracing::info!(session = format!("0x{session:x}"), "session expired");
             self.counters.sessions_expired += 1;
+            self.metrics.stale_sessions_expired.inc();
+            self.metrics
+                .session_events
+                .with_label_values(&["expired"])
+                .inc();
             self.expiry.mark_closing(session);
             self.write(session, replication::WriteOp::Expire, Origin::None);
         }
@@ -751,17 +831,29 @@ impl Core {
             ..
         } = q;
         let mut close_after = false;
+        let mut code = ErrorCode::Ok;
+        let path = match &body {
+            Ok(req)
+                if received.elapsed()
+                    >= Duration::from_millis(self.cfg.slow_request_threshold_ms) =>
+            {
+                req.path().map(str::to_string)
+            }
+            _ => None,
+        };
         let frame = match body {
             Err(e) => {
                 tracing::debug!(opcode, error = %e, "unimplemented request");
                 close_after = true;
+                code = ErrorCode::Unimplemented;
                 reply::header_only(x, zxid, ErrorCode::Unimplemented)
             }
             Ok(req) => match self.serve_read(conn, session, x, zxid, opcode, req) {
                 Ok(frame) => frame,
-                Err((code, close)) => {
+                Err((error, close)) => {
                     close_after = close;
-                    reply::header_only(x, zxid, code)
+                    code = error;
+                    reply::header_only(x, zxid, error)
                 }
             },
         };
@@ -769,11 +861,11 @@ impl Core {
             return;
         };
         c.send(frame);
-        if x != xid::PING {
-            self.stats.record(received.elapsed());
-        }
         if close_after {
             c.close();
+        }
+        if x != xid::PING {
+            self.request_done(opcode, code, received, false, session, path.as_deref());
         }
     }
 
@@ -1123,6 +1215,36 @@ impl Core {
                 .collect(),
             uptime: self.started.elapsed(),
             digest: None,
+            peer_state: (!self.cfg.is_standalone()).then(|| {
+                let role = match self.repl.zab.state() {
+                    crate::zab::PeerState::Leading => "leading",
+                    crate::zab::PeerState::Following => "following",
+                    crate::zab::PeerState::Observing => "observing",
+                    crate::zab::PeerState::Looking => "looking",
+                };
+                format!("{role} - {}", self.zab_phase())
+            }),
+            zab_phase: self.zab_phase(),
+            leader: self.repl.zab.leader(),
+            learners: self.repl.zab.learners(),
+            log: crate::admin::LogPositions {
+                first: self.repl.zab.log_base_zxid(),
+                last: self.repl.zab.last_zxid(),
+                durable: self.repl.zab.durable_zxid(),
+                committed: self.repl.zab.committed_zxid(),
+                accepted_epoch: self.repl.zab.accepted_epoch(),
+            },
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// ZooKeeper's ZAB phase names, as `zabstate` and `mntr`'s peer state show them.
+    fn zab_phase(&self) -> &'static str {
+        match self.repl.zab.state() {
+            crate::zab::PeerState::Looking => "election",
+            _ if self.repl.zab.is_serving() => "broadcast",
+            _ if self.repl.zab.current_epoch() < self.repl.zab.accepted_epoch() => "discovery",
+            _ => "synchronization",
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::proto::{Id, Request};
 use crate::storage::writer::StorageCmd;
 use crate::tree::DataTree;
 use crate::txn::{Logged, Txn, TxnBody};
-use crate::zab::{self, Action, Entry, PeerState, Zab, ZabConfig};
+use crate::zab::{self, Action, Entry, Msg, PeerState, Zab, ZabConfig};
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
@@ -372,6 +372,9 @@ impl Core {
     }
 
     pub(super) fn zab_step(&mut self, event: zab::Event) {
+        if let zab::Event::Message(from, msg) = &event {
+            self.observe_member_message(*from, msg);
+        }
         self.repl.zab.step(event);
         self.run_zab_actions();
     }
@@ -388,6 +391,7 @@ impl Core {
             }
         }
         self.flush_state();
+        self.observe_zab();
     }
 
     pub(super) fn barrier(&mut self, what: &str, op: crate::storage::writer::BarrierOp) {
@@ -401,9 +405,13 @@ impl Core {
         match action {
             Action::Persist(entries) => {
                 let mut encoded = Vec::with_capacity(entries.len());
+                let mut sizes = Vec::with_capacity(entries.len());
+                let mut created = Vec::with_capacity(entries.len());
                 for e in entries {
                     match Logged::decode(&e.data) {
                         Ok(logged) => {
+                            sizes.push((e.zxid, e.data.len()));
+                            created.push(logged.txn.time_ms);
                             self.repl.pending.insert(e.zxid, logged);
                             encoded.push((e.zxid, e.data.to_vec()));
                         }
@@ -415,6 +423,8 @@ impl Core {
                     }
                 }
                 self.storage.send(StorageCmd::Append(encoded));
+                self.observe_proposals(&sizes);
+                self.observe_received_proposals(&created);
             }
             Action::Truncate(zxid) => {
                 self.repl.pending.retain(|z, _| *z <= zxid);
@@ -435,7 +445,10 @@ impl Core {
                     Box::new(move |s| s.set_current_epoch(epoch)),
                 );
             }
-            Action::Commit(upto) => self.apply_upto(upto),
+            Action::Commit(upto) => {
+                self.observe_commit(upto);
+                self.apply_upto(upto)
+            }
             Action::RoleChanged {
                 state,
                 epoch,
@@ -444,7 +457,12 @@ impl Core {
                 tracing::info!(?state, epoch, ?leader, "role changed");
                 self.role_changed();
             }
-            Action::Send(to, msg) => self.send_to_member(to, &msg),
+            Action::Send(to, msg) => {
+                if let Msg::Sync { kind, .. } = &msg {
+                    self.observe_sync_sent(kind);
+                }
+                self.send_to_member(to, &msg)
+            }
             Action::InstallSnapshot { from, zxid } => self.install_snapshot(from, zxid),
             Action::Deliver { from, data } => self.delivered(from, &data),
         }

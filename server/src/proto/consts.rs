@@ -35,6 +35,45 @@ pub mod op {
     pub const CREATE_SESSION: i32 = -10;
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
+
+    /// The op's name as ZooKeeper's `OpCode` spells it in snake case (metric labels, logs).
+    pub fn name(opcode: i32) -> &'static str {
+        match opcode {
+            NOTIFICATION => "notification",
+            CREATE => "create",
+            DELETE => "delete",
+            EXISTS => "exists",
+            GET_DATA => "get_data",
+            SET_DATA => "set_data",
+            GET_ACL => "get_acl",
+            SET_ACL => "set_acl",
+            GET_CHILDREN => "get_children",
+            SYNC => "sync",
+            PING => "ping",
+            GET_CHILDREN2 => "get_children2",
+            CHECK => "check",
+            MULTI => "multi",
+            CREATE2 => "create2",
+            RECONFIG => "reconfig",
+            CHECK_WATCHES => "check_watches",
+            REMOVE_WATCHES => "remove_watches",
+            CREATE_CONTAINER => "create_container",
+            DELETE_CONTAINER => "delete_container",
+            CREATE_TTL => "create_ttl",
+            MULTI_READ => "multi_read",
+            AUTH => "auth",
+            SET_WATCHES => "set_watches",
+            SASL => "sasl",
+            GET_EPHEMERALS => "get_ephemerals",
+            GET_ALL_CHILDREN_NUMBER => "get_all_children_number",
+            SET_WATCHES2 => "set_watches2",
+            ADD_WATCH => "add_watch",
+            WHO_AM_I => "who_am_i",
+            CREATE_SESSION => "create_session",
+            CLOSE_SESSION => "close_session",
+            _ => "unknown",
+        }
+    }
 }
 
 /// Special xids.
@@ -75,6 +114,35 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn code(self) -> i32 {
         self as i32
+    }
+
+    /// The code's name in snake case (`ok`, `no_node`, `bad_version`, ...) for metric labels.
+    pub fn label(self) -> &'static str {
+        use ErrorCode::*;
+        match self {
+            Ok => "ok",
+            SystemError => "system_error",
+            RuntimeInconsistency => "runtime_inconsistency",
+            DataInconsistency => "data_inconsistency",
+            MarshallingError => "marshalling_error",
+            Unimplemented => "unimplemented",
+            BadArguments => "bad_arguments",
+            UnknownSession => "unknown_session",
+            ApiError => "api_error",
+            NoNode => "no_node",
+            NoAuth => "no_auth",
+            BadVersion => "bad_version",
+            NoChildrenForEphemerals => "no_children_for_ephemerals",
+            NodeExists => "node_exists",
+            NotEmpty => "not_empty",
+            SessionExpired => "session_expired",
+            InvalidAcl => "invalid_acl",
+            AuthFailed => "auth_failed",
+            SessionMoved => "session_moved",
+            NotReadOnly => "not_read_only",
+            NoWatcher => "no_watcher",
+            ReconfigDisabled => "reconfig_disabled",
+        }
     }
 
     /// The code for a number read back from the log; unknown numbers become SystemError.

@@ -226,6 +226,28 @@ impl Request {
         )
     }
 
+    /// The path the request names, if it names one (slow-request logs).
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            Request::Create { path, .. }
+            | Request::Delete { path, .. }
+            | Request::Exists { path, .. }
+            | Request::GetData { path, .. }
+            | Request::SetData { path, .. }
+            | Request::GetAcl { path }
+            | Request::SetAcl { path, .. }
+            | Request::GetChildren { path, .. }
+            | Request::Sync { path }
+            | Request::Check { path, .. }
+            | Request::CheckWatches { path, .. }
+            | Request::GetAllChildrenNumber { path }
+            | Request::AddWatch { path, .. } => Some(path),
+            Request::GetEphemerals { prefix } => Some(prefix),
+            Request::Multi(ops) | Request::MultiRead(ops) => ops.first().and_then(Request::path),
+            _ => None,
+        }
+    }
+
     /// The opcode a multi result for this sub-op carries.
     pub fn opcode(&self) -> i32 {
         match self {

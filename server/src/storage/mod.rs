@@ -50,6 +50,18 @@ pub struct Storage {
     path: PathBuf,
 }
 
+/// RocksDB's own figures (`Storage::engine_stats`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    pub sst_bytes: u64,
+    pub live_data_bytes: u64,
+    pub memtable_bytes: u64,
+    pub pending_compaction_bytes: u64,
+    pub write_stopped: bool,
+    /// Bytes per second while RocksDB slows writes, else 0.
+    pub delayed_write_rate: u64,
+}
+
 /// What storage held at start-up.
 #[derive(Debug)]
 pub struct Recovered {
@@ -405,11 +417,37 @@ impl Storage {
 
     /// Size of the live files, for `dirs` and metrics.
     pub fn approximate_size(&self) -> u64 {
-        self.db
-            .property_int_value("rocksdb.total-sst-files-size")
-            .ok()
-            .flatten()
-            .unwrap_or(0)
+        self.cf_property_sum("rocksdb.total-sst-files-size")
+    }
+
+    /// A RocksDB integer property summed over the column families.
+    fn cf_property_sum(&self, name: &str) -> u64 {
+        [CF_LOG, CF_STATE, CF_META]
+            .iter()
+            .filter_map(|cf| {
+                self.db
+                    .property_int_value_cf(self.cf(cf), name)
+                    .ok()
+                    .flatten()
+            })
+            .sum()
+    }
+
+    fn db_property(&self, name: &str) -> u64 {
+        self.db.property_int_value(name).ok().flatten().unwrap_or(0)
+    }
+
+    /// What RocksDB reports about itself (metrics).
+    pub fn engine_stats(&self) -> EngineStats {
+        EngineStats {
+            sst_bytes: self.approximate_size(),
+            live_data_bytes: self.cf_property_sum("rocksdb.estimate-live-data-size"),
+            memtable_bytes: self.cf_property_sum("rocksdb.cur-size-all-mem-tables"),
+            pending_compaction_bytes: self
+                .cf_property_sum("rocksdb.estimate-pending-compaction-bytes"),
+            write_stopped: self.db_property("rocksdb.is-write-stopped") != 0,
+            delayed_write_rate: self.db_property("rocksdb.actual-delayed-write-rate"),
+        }
     }
 
     pub fn path(&self) -> &Path {

@@ -55,7 +55,34 @@ impl Leader {
     }
 }
 
+/// A learner as the leader sees it (for metrics and admin views).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerStatus {
+    pub id: PeerId,
+    pub voter: bool,
+    /// It acknowledged NEWLEADER: it is in broadcast.
+    pub synced: bool,
+    /// Highest zxid it reported durable.
+    pub acked: i64,
+}
+
 impl Zab {
+    /// The learners connected to this leader (empty when not leading).
+    pub fn learners(&self) -> Vec<LearnerStatus> {
+        let Phase::Leading(l) = &self.phase else {
+            return Vec::new();
+        };
+        l.learners
+            .iter()
+            .map(|(id, lr)| LearnerStatus {
+                id: *id,
+                voter: self.cfg.is_voter(*id),
+                synced: lr.stage == Stage::Acked,
+                acked: lr.acked,
+            })
+            .collect()
+    }
+
     pub(super) fn become_leader(&mut self) {
         self.phase = Phase::Leading(Leader {
             established: false,

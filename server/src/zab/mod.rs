@@ -19,6 +19,7 @@ mod leader;
 pub mod log;
 pub mod mutants;
 pub mod wire;
+pub use leader::LearnerStatus;
 
 use bytes::Bytes;
 use std::collections::BTreeSet;
@@ -350,8 +351,22 @@ impl Zab {
         self.log.applied()
     }
 
+    /// The zxid before the first entry kept for DIFF (`lgif`).
+    pub fn log_base_zxid(&self) -> i64 {
+        self.log.base()
+    }
+
+    /// Highest zxid durable in this member's log.
+    pub fn durable_zxid(&self) -> i64 {
+        self.log.durable()
+    }
+
     pub fn id(&self) -> PeerId {
         self.cfg.id
+    }
+
+    pub fn config(&self) -> &ZabConfig {
+        &self.cfg
     }
 
     fn send(&mut self, to: PeerId, msg: Msg) {
