@@ -413,3 +413,42 @@ fn mntr_has_zookeepers_keys() {
         heads(&theirs.four_letter("srvr"))
     );
 }
+
+/// A request slower than slowRequestThresholdMs is logged once with its op, path
+/// and session, and counted by op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_are_logged_and_counted() {
+    let member = Member::start_with(MemberOptions {
+        // Every request takes at least 0 ms: all of them are "slow".
+        extra: vec![("slowRequestThresholdMs".into(), "0".into())],
+        ..MemberOptions::default()
+    });
+    let client = zk::Client::connect(&member.connect_string())
+        .await
+        .expect("connect");
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    client
+        .create("/slow-one", b"", &open)
+        .await
+        .expect("create");
+    client.get_data("/slow-one").await.expect("read");
+    let text = scrape_until(&member, "the slow requests counted", |t| {
+        value(t, "rookery_slow_requests_total{op=\"create2\"}").is_some_and(|n| n >= 1.0)
+            && value(t, "rookery_slow_requests_total{op=\"get_data\"}").is_some_and(|n| n >= 1.0)
+    });
+    assert!(text.contains("rookery_slow_requests_total"));
+    let log = std::fs::read_to_string(member.dir().join("member.log")).expect("member.log");
+    let line = log
+        .lines()
+        .find(|l| l.contains("slow request") && l.contains("/slow-one") && l.contains("create2"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no slow-request line for the create:\n{}",
+                member.log_tail()
+            )
+        });
+    assert!(
+        line.contains("session=") && line.contains("millis="),
+        "{line}"
+    );
+}

@@ -46,6 +46,58 @@ pub struct ConnView {
     pub timeout_ms: i32,
     pub last_zxid: i64,
     pub age: Duration,
+    /// When it was accepted, in ms since the epoch.
+    pub established_ms: i64,
+    pub latency: ConnLatency,
+}
+
+/// A connection's last request and its latency figures since `crst`, as
+/// ZooKeeper's `cons` prints them.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnLatency {
+    /// `lop`: the last op's short name, `NA` before any.
+    pub last_op: &'static str,
+    pub last_cxid: i32,
+    /// `lresp`: when the last reply left, in ms since the epoch.
+    pub last_response_ms: i64,
+    pub last_ms: u64,
+    pub min_ms: Option<u64>,
+    pub max_ms: u64,
+    pub total_ms: u64,
+    pub count: u64,
+}
+
+impl Default for ConnLatency {
+    fn default() -> Self {
+        ConnLatency {
+            last_op: "NA",
+            last_cxid: -1,
+            last_response_ms: 0,
+            last_ms: 0,
+            min_ms: None,
+            max_ms: 0,
+            total_ms: 0,
+            count: 0,
+        }
+    }
+}
+
+impl ConnLatency {
+    pub fn record(&mut self, op: &'static str, cxid: i32, latency: Duration, now_ms: i64) {
+        let ms = latency.as_millis() as u64;
+        self.last_op = op;
+        self.last_cxid = cxid;
+        self.last_response_ms = now_ms;
+        self.last_ms = ms;
+        self.min_ms = Some(self.min_ms.map_or(ms, |m| m.min(ms)));
+        self.max_ms = self.max_ms.max(ms);
+        self.total_ms += ms;
+        self.count += 1;
+    }
+
+    pub fn avg_ms(&self) -> u64 {
+        self.total_ms.checked_div(self.count).unwrap_or(0)
+    }
 }
 
 /// What the four-letter words report, copied out of the core.
@@ -115,17 +167,42 @@ fn latency_line(s: &RequestStats) -> String {
     )
 }
 
-fn conn_line(c: &ConnView) -> String {
+/// `stat`'s line for a connection; `[1]` is its interest set (reading), `[0]`
+/// for one without a session yet.
+fn brief_conn_line(c: &ConnView) -> String {
     format!(
-        " /{}[1](queued={},recved={},sent={},sid=0x{:x},est={},to={},lzxid=0x{:x})\n",
+        " /{}[{}](queued={},recved={},sent={})\n",
+        c.addr,
+        c.session.is_some() as u8,
+        c.queued,
+        c.received,
+        c.sent
+    )
+}
+
+/// `cons`'s line for a connection, ZooKeeper's `dumpConnectionInfo`.
+fn full_conn_line(c: &ConnView) -> String {
+    let Some(session) = c.session else {
+        return brief_conn_line(c);
+    };
+    let l = &c.latency;
+    format!(
+        " /{}[1](queued={},recved={},sent={},sid=0x{:x},lop={},est={},to={},lcxid=0x{:x},lzxid=0x{:x},lresp={},llat={},minlat={},avglat={},maxlat={})\n",
         c.addr,
         c.queued,
         c.received,
         c.sent,
-        c.session.unwrap_or(0),
-        c.age.as_millis(),
+        session,
+        l.last_op,
+        c.established_ms,
         c.timeout_ms,
-        c.last_zxid
+        l.last_cxid,
+        c.last_zxid,
+        l.last_response_ms,
+        l.last_ms,
+        l.min_ms.unwrap_or(0),
+        l.avg_ms(),
+        l.max_ms
     )
 }
 
@@ -191,14 +268,14 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             let _ = writeln!(out, "Zookeeper version: {}", version_line());
             out.push_str("Clients:\n");
             for c in &v.connections {
-                out.push_str(&conn_line(c));
+                out.push_str(&brief_conn_line(c));
             }
             out.push('\n');
             summary(v, &mut out);
         }
         "cons" => {
             for c in &v.connections {
-                out.push_str(&conn_line(c));
+                out.push_str(&full_conn_line(c));
             }
             out.push('\n');
         }
@@ -219,14 +296,17 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
         }
         "conf" => {
             let c = &v.cfg;
+            let size = dir_size(&c.storage_dir());
             let _ = writeln!(out, "clientPort={}", c.client_port.unwrap_or(0));
             let _ = writeln!(out, "secureClientPort=-1");
             let _ = writeln!(out, "dataDir={}", c.data_dir.display());
+            let _ = writeln!(out, "dataDirSize={size}");
             let _ = writeln!(
                 out,
                 "dataLogDir={}",
                 c.data_log_dir.as_ref().unwrap_or(&c.data_dir).display()
             );
+            let _ = writeln!(out, "dataLogSize={size}");
             let _ = writeln!(out, "tickTime={}", c.tick_time_ms);
             let _ = writeln!(out, "maxClientCnxns={}", c.max_client_cnxns);
             let _ = writeln!(out, "minSessionTimeout={}", c.min_session_timeout_ms);
@@ -239,6 +319,36 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
                 "metricsProvider.httpPort={}",
                 c.metrics_http_port.map_or(-1, i32::from)
             );
+            if !c.is_standalone() {
+                let me = c.servers.iter().find(|s| Some(s.id) == c.my_id);
+                let _ = writeln!(out, "initLimit={}", c.init_limit);
+                let _ = writeln!(out, "syncLimit={}", c.sync_limit);
+                let _ = writeln!(out, "electionAlg=3");
+                let _ = writeln!(out, "electionPort={}", me.map_or(0, |s| s.election_port));
+                let _ = writeln!(out, "quorumPort={}", me.map_or(0, |s| s.quorum_port));
+                let _ = writeln!(out, "peerType={}", me.is_some_and(|s| s.observer) as u8);
+                out.push_str("membership: \n");
+                for s in &c.servers {
+                    let role = if s.observer {
+                        "observer"
+                    } else {
+                        "participant"
+                    };
+                    let _ = write!(
+                        out,
+                        "server.{}={}:{}:{}:{role}",
+                        s.id, s.host, s.quorum_port, s.election_port
+                    );
+                    match &s.client {
+                        Some(client) => {
+                            let _ = writeln!(out, ";{client}");
+                        }
+                        None => out.push('\n'),
+                    }
+                }
+                // As ZooKeeper: the last line has no newline.
+                out.push_str("version=0");
+            }
         }
         "mntr" => {
             let mut head = vec![
@@ -280,6 +390,7 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
                     let _ = writeln!(out, "\t{p}");
                 }
             }
+            out.push('\n');
         }
         "wchp" => {
             let mut by_path: std::collections::BTreeMap<&String, Vec<i64>> = Default::default();
@@ -294,6 +405,7 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
                     let _ = writeln!(out, "\t0x{s:x}");
                 }
             }
+            out.push('\n');
         }
         "dump" => {
             let _ = writeln!(

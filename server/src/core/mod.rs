@@ -106,6 +106,8 @@ struct Conn {
     received: u64,
     sent: u64,
     opened: Instant,
+    established_ms: i64,
+    latency: crate::admin::ConnLatency,
     last_zxid: i64,
 }
 
@@ -357,6 +359,7 @@ impl Core {
                     for c in self.conns.values_mut() {
                         c.received = 0;
                         c.sent = 0;
+                        c.latency = Default::default();
                     }
                 }
             }
@@ -398,6 +401,8 @@ impl Core {
             received: 0,
             sent: 0,
             opened: Instant::now(),
+            established_ms: now_ms(),
+            latency: Default::default(),
             last_zxid: 0,
         };
         self.metrics.connection_request_count.inc();
@@ -635,15 +640,15 @@ impl Core {
                 };
                 c.inflight_writes = c.inflight_writes.saturating_sub(1);
                 c.send(reply::ok_with(xid, zxid, |w| w.write_string(&path)));
-                let session = c.session.unwrap_or(0);
-                self.request_done(
-                    op::SYNC,
-                    ErrorCode::Ok,
+                self.request_done(observe::Answered {
+                    conn,
+                    xid,
+                    opcode: op::SYNC,
+                    result: ErrorCode::Ok,
                     received,
-                    false,
-                    session,
-                    Some(&path),
-                );
+                    write: false,
+                    path: Some(&path),
+                });
                 self.drain(conn);
             }
             Origin::Connect { conn } => {
@@ -676,7 +681,6 @@ impl Core {
                 c.last_zxid = zxid;
                 let frame = reply::write_result(xid, zxid, &opcodes, &result);
                 c.send(frame);
-                let session = c.session.unwrap_or(0);
                 if close_after {
                     c.close();
                 }
@@ -684,7 +688,15 @@ impl Core {
                     OpResult::Error(code) => *code,
                     _ => ErrorCode::Ok,
                 };
-                self.request_done(opcode, code, received, true, session, path.as_deref());
+                self.request_done(observe::Answered {
+                    conn,
+                    xid,
+                    opcode,
+                    result: code,
+                    received,
+                    write: true,
+                    path: path.as_deref(),
+                });
                 if !close_after {
                     self.drain(conn);
                 }
@@ -864,9 +876,15 @@ impl Core {
         if close_after {
             c.close();
         }
-        if x != xid::PING {
-            self.request_done(opcode, code, received, false, session, path.as_deref());
-        }
+        self.request_done(observe::Answered {
+            conn,
+            xid: x,
+            opcode,
+            result: code,
+            received,
+            write: false,
+            path: path.as_deref(),
+        });
     }
 
     /// Answers a request that does not change the tree. Err carries the error
@@ -1160,6 +1178,8 @@ impl Core {
                 timeout_ms: c.timeout_ms,
                 last_zxid: c.last_zxid,
                 age: c.opened.elapsed(),
+                established_ms: c.established_ms,
+                latency: c.latency,
             })
             .collect();
         conns.sort_by_key(|c| c.addr);

@@ -5,7 +5,7 @@
 
 use super::Core;
 use crate::proto::{op, ErrorCode, EventType};
-use crate::tree::watch::Event;
+use crate::tree::watch::{ConnId, Event};
 use crate::zab::{epoch_of, Msg, PeerId, PeerState, SyncKind};
 use rookery_metrics::Role;
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +44,18 @@ impl Observed {
             ticks: 0,
         }
     }
+}
+
+/// A client request as it was answered (`Core::request_done`).
+pub(super) struct Answered<'a> {
+    pub conn: ConnId,
+    pub xid: i32,
+    pub opcode: i32,
+    pub result: ErrorCode,
+    pub received: Instant,
+    /// A write (its latency counts as updatelatency).
+    pub write: bool,
+    pub path: Option<&'a str>,
 }
 
 /// Proposals the peer has not acknowledged: zxid counters apart within an epoch.
@@ -119,21 +131,24 @@ impl Core {
         self.publish_gauges();
     }
 
-    /// A client request answered: latency figures, the per-op histogram, and the
-    /// slow-request log.
-    pub(super) fn request_done(
-        &mut self,
-        opcode: i32,
-        result: ErrorCode,
-        received: Instant,
-        is_write: bool,
-        session: i64,
-        path: Option<&str>,
-    ) {
-        let took = received.elapsed();
+    /// A client request answered: the connection's figures, the latency figures,
+    /// the per-op histogram, and the slow-request log. Pings count only for the
+    /// connection, so they do not flatten the read latency.
+    pub(super) fn request_done(&mut self, a: Answered<'_>) {
+        let took = a.received.elapsed();
+        let Some(c) = self.conns.get_mut(&a.conn) else {
+            return;
+        };
+        c.latency
+            .record(op::short_name(a.opcode), a.xid, took, super::now_ms());
+        let session = c.session.unwrap_or(0);
+        if a.opcode == op::PING {
+            return;
+        }
+        let (opcode, result, path) = (a.opcode, a.result, a.path);
         self.stats.record(took);
         let m = &self.metrics;
-        if is_write {
+        if a.write {
             m.updatelatency.observe_duration_ms(took);
         } else {
             m.readlatency.observe_duration_ms(took);

@@ -36,6 +36,38 @@ pub mod op {
     pub const CLOSE_SESSION: i32 = -11;
     pub const ERROR: i32 = -1;
 
+    /// The short name ZooKeeper's `cons` shows as a connection's last op (`lop`).
+    pub fn short_name(opcode: i32) -> &'static str {
+        match opcode {
+            PING => "PING",
+            CREATE_SESSION => "SESS",
+            CLOSE_SESSION => "CLOS",
+            MULTI => "MULT",
+            MULTI_READ => "MLTR",
+            CREATE | CREATE2 | CREATE_CONTAINER | CREATE_TTL => "CREA",
+            DELETE | DELETE_CONTAINER => "DELE",
+            SET_DATA => "SETD",
+            RECONFIG => "RECO",
+            SET_ACL => "SETA",
+            CHECK => "CHEC",
+            SYNC => "SYNC",
+            EXISTS => "EXIS",
+            GET_DATA => "GETD",
+            SET_WATCHES | SET_WATCHES2 => "SETW",
+            ADD_WATCH => "ADDW",
+            GET_ACL => "GETA",
+            GET_CHILDREN | GET_CHILDREN2 => "GETC",
+            GET_ALL_CHILDREN_NUMBER => "GETACN",
+            CHECK_WATCHES => "CHKW",
+            REMOVE_WATCHES => "REMW",
+            GET_EPHEMERALS => "GETE",
+            WHO_AM_I => "HOMI",
+            AUTH => "AUTH",
+            SASL => "SASL",
+            _ => "NA",
+        }
+    }
+
     /// The op's name as ZooKeeper's `OpCode` spells it in snake case (metric labels, logs).
     pub fn name(opcode: i32) -> &'static str {
         match opcode {
