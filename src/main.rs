@@ -20,7 +20,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a local 3-member ensemble (client ports 2181-2183, data under
-    /// ./rookery-data) and keep it running until Ctrl-C.
+    /// ./rookery-data) and open the terminal UI on it; quitting the UI stops
+    /// the members (without a terminal or with --no-tui: until Ctrl-C).
     Quickstart {
         /// Where the members keep their data and logs.
         #[arg(long, default_value = "rookery-data")]
@@ -28,6 +29,31 @@ enum Command {
         /// First client port; members use it and the next two.
         #[arg(long, default_value_t = 2181)]
         client_port: u16,
+        /// Do not open the terminal UI; wait for Ctrl-C instead (also the
+        /// behaviour when stdout is not a terminal).
+        #[arg(long)]
+        no_tui: bool,
+    },
+    /// Terminal UI for an ensemble (Rookery or Apache ZooKeeper): member
+    /// health, elections and events, and the znode tree.
+    Tui {
+        /// ZooKeeper connect string: host:port,host:port[/chroot].
+        #[arg(long, short, default_value = "127.0.0.1:2181")]
+        connect: String,
+        /// Open the tree view on this znode.
+        #[arg(long, short)]
+        path: Option<String>,
+        /// Disable every write (create, edit, delete, ACL).
+        #[arg(long)]
+        read_only: bool,
+        /// /metrics endpoints (http://host:port), one per member in --connect
+        /// order; by default each member's `conf` says where its endpoint is.
+        #[arg(long, value_delimiter = ',')]
+        metrics: Vec<String>,
+        /// Write logs to this file (nothing is logged to the terminal while
+        /// the UI is up).
+        #[arg(long)]
+        log_file: Option<PathBuf>,
     },
     /// Run one member in the foreground, configured by a ZooKeeper zoo.cfg.
     Server {
@@ -35,18 +61,21 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Print a stopped member's log as JSON lines (a header line with the
+    /// applied zxid and epochs, then one Txn per line).
+    LogDump {
+        /// The member's zoo.cfg.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROOKERY_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    if let Err(e) = init_logging(&cli.command) {
+        eprintln!("rookery: {e:#}");
+        return std::process::ExitCode::from(2);
+    }
     match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -58,7 +87,31 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Quickstart { data, client_port } => quickstart::run(&data, client_port),
+        Command::Quickstart {
+            data,
+            client_port,
+            no_tui,
+        } => quickstart::run(&data, client_port, quickstart_tui(no_tui)),
+        Command::Tui {
+            connect,
+            path,
+            read_only,
+            metrics,
+            log_file: _,
+        } => Ok(rookery_tui::run(rookery_tui::TuiOptions {
+            connect,
+            path,
+            read_only,
+            metrics,
+        })?),
+        Command::LogDump { config } => {
+            let cfg = rookery_server::config::Config::load(&config)?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            rookery_server::logdump::dump(&cfg, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+            Ok(())
+        }
         Command::Server { config } => {
             let cfg = rookery_server::config::Config::load(&config)?;
             for w in &cfg.warnings {
@@ -80,6 +133,52 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Whether `rookery quickstart` opens the terminal UI.
+fn quickstart_tui(no_tui: bool) -> bool {
+    !no_tui && std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
+
+/// Logs go to stderr, except while a terminal UI owns the screen: then to
+/// `--log-file` (tui) or `<data>/tui.log` (quickstart), or nowhere.
+fn init_logging(command: &Command) -> anyhow::Result<()> {
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_env("ROOKERY_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
+    let file = match command {
+        Command::Tui { log_file, .. } => match log_file {
+            Some(path) => Some(path.clone()),
+            None => return Ok(()),
+        },
+        Command::Quickstart { data, no_tui, .. } if quickstart_tui(*no_tui) => {
+            std::fs::create_dir_all(data)
+                .with_context(|| format!("creating {}", data.display()))?;
+            Some(data.join("tui.log"))
+        }
+        _ => None,
+    };
+    match file {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            tracing_subscriber::fmt()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .with_env_filter(filter("info"))
+                .init();
+        }
+        None => tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(filter("info"))
+            .init(),
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -84,7 +84,9 @@ fn mode(port: u16) -> Option<String> {
         .map(str::to_string)
 }
 
-pub fn run(data: &Path, first_client_port: u16) -> anyhow::Result<()> {
+/// Starts the members and waits until they form an ensemble; then opens the
+/// terminal UI on them (`tui`) or waits for Ctrl-C, and stops them.
+pub fn run(data: &Path, first_client_port: u16, tui: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the rookery binary")?;
     std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -162,6 +164,15 @@ pub fn run(data: &Path, first_client_port: u16) -> anyhow::Result<()> {
         "Try: /usr/share/zookeeper/bin/zkCli.sh -server {}",
         connect.join(",")
     );
+    if tui {
+        let result = rookery_tui::run(rookery_tui::TuiOptions {
+            connect: connect.join(","),
+            ..Default::default()
+        });
+        eprintln!("stopping the ensemble (data stays in {})", data.display());
+        drop(members);
+        return Ok(result?);
+    }
     println!(
         "Ctrl-C stops every member (data stays in {}).",
         data.display()

@@ -50,7 +50,7 @@ ensure_packages() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 if command -v dpkg-query >/dev/null; then
-  ensure_packages libclang-dev zookeeper sccache prometheus || echo "run.sh: package installation failed; continuing" >&2
+  ensure_packages libclang-dev zookeeper sccache prometheus tmux || echo "run.sh: package installation failed; continuing" >&2
 fi
 
 # ------------------------------------------------------------------ compiler cache

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod core;
 pub mod endpoints;
+pub mod logdump;
 pub mod net;
 pub mod prep;
 pub mod proto;
@@ -42,7 +43,7 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
     let metrics = Arc::new(rookery_metrics::Metrics::new());
     let store = Arc::new(storage::Storage::open(&cfg.storage_dir())?);
     let loading = std::time::Instant::now();
-    let recovered = store.recover()?;
+    let recovered = store.recover_with_window(cfg.commit_log_count)?;
     metrics.dbinittime.observe_duration_ms(loading.elapsed());
     tracing::info!(
         applied = format!("0x{:x}", recovered.tree.last_zxid()),
