@@ -529,6 +529,7 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> io::Result<String> {
 }
 
 pub mod ensemble;
+pub mod history;
 pub mod proxy;
 
 /// Just enough of the ZooKeeper wire protocol (jute) to talk to a server by hand.

@@ -189,9 +189,9 @@ struct StateDeltaBuilder {
     sessions: BTreeSet<i64>,
 }
 
-/// How many applied Txns between log trims, and how many zxids of log to keep.
+/// How many applied Txns between log trims. The stored log keeps what ZAB keeps
+/// in memory for DIFF (`commitLogCount` entries), so a restart finds it again.
 const TRIM_EVERY: u64 = 10_000;
-const LOG_WINDOW: i64 = 100_000;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -220,7 +220,11 @@ impl Core {
         let repl = replication::Replication::new(
             zab_cfg,
             &tree,
-            recovered.unapplied,
+            replication::RecoveredLog {
+                recent: recovered.recent,
+                base: recovered.recent_base,
+                unapplied: recovered.unapplied,
+            },
             recovered.accepted_epoch,
             recovered.current_epoch,
         );
@@ -752,9 +756,12 @@ impl Core {
         }
         let b = std::mem::take(&mut self.delta);
         let applied = self.tree.last_zxid();
-        let trim = if self.applied_since_trim >= TRIM_EVERY && applied > LOG_WINDOW {
+        // Trim by what ZAB's window has forgotten, never by zxid arithmetic: zxids
+        // jump at every epoch, and `applied - N` once dropped every earlier epoch.
+        let base = self.repl.zab.log_base_zxid().min(applied);
+        let trim = if self.applied_since_trim >= TRIM_EVERY && base > 0 {
             self.applied_since_trim = 0;
-            Some(applied - LOG_WINDOW)
+            Some(base)
         } else {
             None
         };

@@ -60,6 +60,14 @@ pub(super) struct Replication {
     pub(super) links: Option<super::links::Links>,
 }
 
+/// What storage recovered of the log: the newest applied entries (kept for DIFF),
+/// the zxid before them, and the entries past the applied state.
+pub(super) struct RecoveredLog {
+    pub recent: Vec<Logged>,
+    pub base: i64,
+    pub unapplied: Vec<Logged>,
+}
+
 /// ZAB's membership and timing from zoo.cfg.
 pub fn zab_config(cfg: &Config) -> ZabConfig {
     let id = cfg.my_id.unwrap_or(1);
@@ -97,12 +105,19 @@ impl Replication {
     pub(super) fn new(
         cfg: ZabConfig,
         tree: &DataTree,
-        unapplied: Vec<Logged>,
+        log: RecoveredLog,
         accepted_epoch: u32,
         current_epoch: u32,
     ) -> Replication {
-        let entries = unapplied
+        let RecoveredLog {
+            recent,
+            base,
+            unapplied,
+        } = log;
+        // Applied entries stay in ZAB's window for DIFF; only the rest is pending.
+        let entries = recent
             .iter()
+            .chain(&unapplied)
             .map(|l| Entry {
                 zxid: l.txn.zxid,
                 data: Bytes::from(l.encode()),
@@ -111,7 +126,7 @@ impl Replication {
         let recovered = zab::Recovered {
             accepted_epoch,
             current_epoch,
-            base_zxid: tree.last_zxid(),
+            base_zxid: base.min(tree.last_zxid()),
             entries,
             applied_zxid: tree.last_zxid(),
         };

@@ -69,6 +69,10 @@ pub struct Recovered {
     pub tree: DataTree,
     /// Logged entries past it, in zxid order.
     pub unapplied: Vec<Logged>,
+    /// The newest applied entries still in the log (see `recover_with_window`),
+    /// in zxid order, and the zxid just before the first of them.
+    pub recent: Vec<Logged>,
+    pub recent_base: i64,
     pub accepted_epoch: u32,
     pub current_epoch: u32,
 }
@@ -289,6 +293,44 @@ impl Storage {
     /// Loads the applied state and the logged entries past it. Those are not
     /// applied here: whether they are committed is for the ZAB core to decide.
     pub fn recover(&self) -> Result<Recovered, StorageError> {
+        self.recover_with_window(0)
+    }
+
+    /// As `recover`, plus up to `window` of the newest applied entries, so that a
+    /// restarted member (a leader, above all) can bring others up to date by DIFF
+    /// rather than SNAP, as ZooKeeper loads its committedLog at start-up.
+    pub fn recover_with_window(&self, window: usize) -> Result<Recovered, StorageError> {
+        let mut rec = self.recover_state_and_tail()?;
+        let applied = rec.tree.last_zxid();
+        let mut newest_first = Vec::new();
+        if window > 0 {
+            let from = log_key(applied);
+            for item in self.db.iterator_cf(
+                self.cf(CF_LOG),
+                IteratorMode::From(&from, rocksdb::Direction::Reverse),
+            ) {
+                let (k, v) = item.map_err(|e| self.rocks(e))?;
+                let payload = unseal(CF_LOG, &k, &v)?;
+                let logged = Logged::decode(payload).map_err(|e| decode_err(CF_LOG, &k, e))?;
+                newest_first.push(logged);
+                // One more than the window: the oldest read is the base, not an entry.
+                if newest_first.len() > window {
+                    break;
+                }
+            }
+        }
+        // The oldest entry read stands for the history before the window: it is
+        // applied, so a member at exactly that zxid can still be sent a DIFF.
+        rec.recent_base = match newest_first.pop() {
+            Some(oldest) => oldest.txn.zxid,
+            None => applied,
+        };
+        newest_first.reverse();
+        rec.recent = newest_first;
+        Ok(rec)
+    }
+
+    fn recover_state_and_tail(&self) -> Result<Recovered, StorageError> {
         let mut applied = self.meta_i64(KEY_APPLIED)?.unwrap_or(0);
         if applied == INSTALLING {
             tracing::warn!(
@@ -336,9 +378,27 @@ impl Storage {
         Ok(Recovered {
             tree,
             unapplied,
+            recent: Vec::new(),
+            recent_base: applied,
             accepted_epoch: self.meta_i64(KEY_ACCEPTED_EPOCH)?.unwrap_or(0) as u32,
             current_epoch: self.meta_i64(KEY_CURRENT_EPOCH)?.unwrap_or(0) as u32,
         })
+    }
+
+    /// Every entry in the log, in zxid order (for `rookery log-dump`).
+    pub fn log_entries(&self) -> Result<Vec<Logged>, StorageError> {
+        let mut out = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_LOG), IteratorMode::Start) {
+            let (k, v) = item.map_err(|e| self.rocks(e))?;
+            let payload = unseal(CF_LOG, &k, &v)?;
+            out.push(Logged::decode(payload).map_err(|e| decode_err(CF_LOG, &k, e))?);
+        }
+        Ok(out)
+    }
+
+    /// The zxid the stored state reflects.
+    pub fn applied_zxid(&self) -> Result<i64, StorageError> {
+        Ok(self.meta_i64(KEY_APPLIED)?.unwrap_or(0))
     }
 
     /// The last zxid in the log, if any.
@@ -765,5 +825,34 @@ mod tests {
         assert!(rec.tree.get("/old").is_none());
         assert!(rec.unapplied.is_empty());
         assert_eq!(rec.tree.digest(), big.digest());
+    }
+
+    #[test]
+    fn recovery_keeps_a_window_of_applied_entries_for_diff() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Storage::open(dir.path()).unwrap();
+        let entries: Vec<Logged> = (1..=6).map(|i| create(i, &format!("/n{i}"))).collect();
+        s.append_synced(&entries).unwrap();
+        let mut tree = DataTree::new();
+        for e in &entries[..5] {
+            tree.apply(&e.txn);
+        }
+        let paths: Vec<String> = (1..=5).map(|i| format!("/n{i}")).collect();
+        let mut refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        refs.push("/");
+        write_state(&s, &tree, &refs);
+        let rec = s.recover_with_window(3).unwrap();
+        let zxids = |v: &[Logged]| v.iter().map(|l| l.txn.zxid).collect::<Vec<_>>();
+        assert_eq!(zxids(&rec.recent), vec![3, 4, 5]);
+        assert_eq!(rec.recent_base, 2);
+        assert_eq!(zxids(&rec.unapplied), vec![6]);
+        // A window wider than the log: the oldest entry is the base.
+        let rec = s.recover_with_window(100).unwrap();
+        assert_eq!(zxids(&rec.recent), vec![2, 3, 4, 5]);
+        assert_eq!(rec.recent_base, 1);
+        // No window: only the tail.
+        let rec = s.recover().unwrap();
+        assert!(rec.recent.is_empty());
+        assert_eq!(rec.recent_base, 5);
     }
 }

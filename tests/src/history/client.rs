@@ -1,0 +1,282 @@
+//! A deliberately small, blocking ZooKeeper client for the history workload: one
+//! request at a time, every reply's header zxid kept, reconnects with the same
+//! session (id, password, last zxid seen) to the next member on failure.
+
+use crate::wire::{self, Reader, Writer};
+use std::io::{self, ErrorKind, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+const NOTIFICATION_XID: i32 = -1;
+const SESSION_EXPIRED: i32 = -112;
+
+/// What a request returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Returned {
+    /// The reply header's zxid.
+    pub zxid: i64,
+    /// The error code (0 = ok).
+    pub err: i32,
+    /// For a read: the data; for a create: the created path as bytes.
+    pub data: Option<Vec<u8>>,
+    /// The Stat's version and mzxid, for get_data and set_data.
+    pub version: Option<i32>,
+    pub mzxid: Option<i64>,
+}
+
+/// One session, possibly moving between members.
+pub struct SessionClient {
+    members: Vec<SocketAddr>,
+    /// Index of the member in use.
+    at: usize,
+    /// Stay on one member (a pinned client) instead of moving on failure.
+    pinned: bool,
+    stream: Option<TcpStream>,
+    pub session_id: i64,
+    passwd: Vec<u8>,
+    pub last_zxid: i64,
+    next_xid: i32,
+    timeout_ms: i32,
+    /// Watch notifications received (type, path), in arrival order.
+    pub events: Vec<(i32, String)>,
+}
+
+/// Why a request has no answer.
+#[derive(Debug)]
+pub enum Failure {
+    /// The connection broke before the reply: the request may or may not apply.
+    Indeterminate(io::Error),
+    /// The session is gone (expired): nothing more can be done with it.
+    Expired,
+}
+
+impl SessionClient {
+    /// Opens a new session on `members[start]`.
+    pub fn open(
+        members: Vec<SocketAddr>,
+        start: usize,
+        pinned: bool,
+        timeout_ms: i32,
+    ) -> io::Result<SessionClient> {
+        let mut c = SessionClient {
+            at: start % members.len(),
+            members,
+            pinned,
+            stream: None,
+            session_id: 0,
+            passwd: vec![0; 16],
+            last_zxid: 0,
+            next_xid: 1,
+            timeout_ms,
+            events: Vec::new(),
+        };
+        c.reconnect(Duration::from_secs(20))?;
+        Ok(c)
+    }
+
+    /// (Re)attaches the session, trying members from the current one on (only the
+    /// current one when pinned) until `patience` runs out.
+    pub fn reconnect(&mut self, patience: Duration) -> io::Result<()> {
+        self.stream = None;
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            match self.handshake(self.members[self.at]) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    return Err(io::Error::new(ErrorKind::NotConnected, "session expired"));
+                }
+                Err(_) if std::time::Instant::now() < deadline => {
+                    if !self.pinned {
+                        self.at = (self.at + 1) % self.members.len();
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One handshake; false when the server says the session expired.
+    fn handshake(&mut self, addr: SocketAddr) -> io::Result<bool> {
+        let mut stream = wire::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let req = Writer::new()
+            .int(0)
+            .long(self.last_zxid)
+            .int(self.timeout_ms)
+            .long(self.session_id)
+            .buffer(&self.passwd)
+            .boolean(false);
+        stream.write_all(&req.framed())?;
+        let payload = wire::read_frame(&mut stream)?
+            .ok_or_else(|| io::Error::new(ErrorKind::UnexpectedEof, "refused"))?;
+        let mut r = Reader(&payload);
+        let _protocol = r.int();
+        let timeout = r.int();
+        let session = r.long();
+        let passwd = r.buffer().unwrap_or_default();
+        if timeout <= 0 || session == 0 {
+            return Ok(false);
+        }
+        self.session_id = session;
+        self.passwd = passwd;
+        self.stream = Some(stream);
+        Ok(true)
+    }
+
+    pub fn member(&self) -> usize {
+        self.at
+    }
+
+    /// Sends one request and waits for its reply, collecting notifications.
+    fn call(&mut self, op: i32, body: Writer) -> Result<(i64, i32, Vec<u8>), Failure> {
+        let xid = self.next_xid;
+        self.next_xid += 1;
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(Failure::Indeterminate(io::Error::new(
+                ErrorKind::NotConnected,
+                "no connection",
+            )));
+        };
+        let sent = stream.write_all(&wire::request(xid, op, &body));
+        if let Err(e) = sent {
+            self.stream = None;
+            return Err(Failure::Indeterminate(e));
+        }
+        loop {
+            let read = match self.stream.as_mut() {
+                Some(s) => wire::read_reply(s),
+                None => Err(io::Error::new(ErrorKind::NotConnected, "no connection")),
+            };
+            let reply = match read {
+                Ok(r) => r,
+                Err(e) => {
+                    self.stream = None;
+                    return Err(Failure::Indeterminate(e));
+                }
+            };
+            if reply.xid == NOTIFICATION_XID {
+                let mut r = Reader(&reply.body);
+                let kind = r.int();
+                let _state = r.int();
+                let path = String::from_utf8_lossy(&r.buffer().unwrap_or_default()).into_owned();
+                self.events.push((kind, path));
+                continue;
+            }
+            if reply.err == SESSION_EXPIRED {
+                self.stream = None;
+                return Err(Failure::Expired);
+            }
+            if reply.xid != xid {
+                self.stream = None;
+                return Err(Failure::Indeterminate(io::Error::new(
+                    ErrorKind::InvalidData,
+                    format!("reply for xid {} while waiting for {xid}", reply.xid),
+                )));
+            }
+            if reply.zxid > self.last_zxid {
+                self.last_zxid = reply.zxid;
+            }
+            return Ok((reply.zxid, reply.err, reply.body));
+        }
+    }
+
+    pub fn create(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        ephemeral: bool,
+    ) -> Result<Returned, Failure> {
+        let body = Writer::new()
+            .string(path)
+            .buffer(data)
+            .open_acl()
+            .int(if ephemeral { 1 } else { 0 });
+        let (zxid, err, body) = self.call(wire::op::CREATE, body)?;
+        let created = (err == 0).then(|| Reader(&body).buffer().unwrap_or_default());
+        Ok(Returned {
+            zxid,
+            err,
+            data: created,
+            version: None,
+            mzxid: None,
+        })
+    }
+
+    pub fn set_data(&mut self, path: &str, data: &[u8], version: i32) -> Result<Returned, Failure> {
+        let body = Writer::new().string(path).buffer(data).int(version);
+        let (zxid, err, body) = self.call(wire::op::SET_DATA, body)?;
+        let (version, mzxid) = if err == 0 {
+            stat_version(&body)
+        } else {
+            (None, None)
+        };
+        Ok(Returned {
+            zxid,
+            err,
+            data: None,
+            version,
+            mzxid,
+        })
+    }
+
+    pub fn delete(&mut self, path: &str, version: i32) -> Result<Returned, Failure> {
+        let body = Writer::new().string(path).int(version);
+        let (zxid, err, _) = self.call(OP_DELETE, body)?;
+        Ok(Returned {
+            zxid,
+            err,
+            data: None,
+            version: None,
+            mzxid: None,
+        })
+    }
+
+    /// getData, setting a data watch when `watch`.
+    pub fn get_data(&mut self, path: &str, watch: bool) -> Result<Returned, Failure> {
+        let body = Writer::new().string(path).boolean(watch);
+        let (zxid, err, body) = self.call(wire::op::GET_DATA, body)?;
+        if err != 0 {
+            return Ok(Returned {
+                zxid,
+                err,
+                data: None,
+                version: None,
+                mzxid: None,
+            });
+        }
+        let mut r = Reader(&body);
+        let data = r.buffer();
+        let (version, mzxid) = stat_version(r.0);
+        Ok(Returned {
+            zxid,
+            err,
+            data: Some(data.unwrap_or_default()),
+            version,
+            mzxid,
+        })
+    }
+
+    /// Closes the session politely.
+    pub fn close(&mut self) {
+        let _ = self.call(OP_CLOSE_SESSION, Writer::new());
+        self.stream = None;
+    }
+}
+
+const OP_DELETE: i32 = 2;
+const OP_CLOSE_SESSION: i32 = -11;
+
+/// (version, mzxid) from a Stat: czxid, mzxid, ctime, mtime, version, ...
+fn stat_version(stat: &[u8]) -> (Option<i32>, Option<i64>) {
+    if stat.len() < 36 {
+        return (None, None);
+    }
+    let mut r = Reader(stat);
+    let _czxid = r.long();
+    let mzxid = r.long();
+    let _ctime = r.long();
+    let _mtime = r.long();
+    let version = r.int();
+    (Some(version), Some(mzxid))
+}

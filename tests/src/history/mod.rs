@@ -1,0 +1,664 @@
+//! Jepsen-style histories: a workload of sessions that record every request as
+//! invoked and (maybe) returned, and a pure checker that holds the history against
+//! the members' logs (`rookery log-dump`) replayed through a small reference model.
+//!
+//! What the checker asserts (issue 8):
+//! - every member's log is the same sequence of Txns, with no zxid holes;
+//! - every acknowledged write is in it at its reply zxid, with its own path and
+//!   value, and its result (version, error code) is what the model says;
+//! - every read returned what the model holds at the read's reply zxid;
+//! - writes are linearizable in zxid order (one acknowledged before another began
+//!   has the smaller zxid);
+//! - a session never sees zxids go back, across reconnects too;
+//! - an indeterminate write (no reply) applied at most once;
+//! - no ephemeral outlives its session's close.
+
+pub mod client;
+
+use client::{Failure, Returned, SessionClient};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a workload request did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Create,
+    CreateEphemeral,
+    SetData,
+    Delete,
+    GetData,
+}
+
+impl Kind {
+    pub fn is_write(self) -> bool {
+        self != Kind::GetData
+    }
+}
+
+/// One request in the history.
+#[derive(Debug, Clone)]
+pub struct Op {
+    pub client: usize,
+    pub session: i64,
+    pub kind: Kind,
+    pub path: String,
+    /// The value written (unique per request), empty for reads and deletes.
+    pub value: Vec<u8>,
+    /// Nanoseconds since the workload began.
+    pub invoked: u64,
+    /// When and what it returned; `None` = indeterminate (the connection broke).
+    pub returned: Option<(u64, Returned)>,
+}
+
+/// Settings of a workload run.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub members: Vec<SocketAddr>,
+    pub clients: usize,
+    /// Clients `0..pinned` stay on one member each; the others move on failure.
+    pub pinned: usize,
+    /// Shared keys every client writes and reads.
+    pub keys: usize,
+    pub session_timeout_ms: i32,
+}
+
+/// The parent of every workload path.
+pub const ROOT: &str = "/history";
+
+pub fn key_path(k: usize) -> String {
+    format!("{ROOT}/k{k}")
+}
+
+/// A running workload; `stop` ends it and returns the history.
+pub struct Running {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<Vec<Op>>>,
+}
+
+impl Running {
+    /// Stops every client (each closes its session) and gathers the history.
+    pub fn stop(self) -> Vec<Op> {
+        self.stop.store(true, Ordering::SeqCst);
+        let mut all = Vec::new();
+        for t in self.threads {
+            all.extend(t.join().expect("a workload client panicked"));
+        }
+        all.sort_by_key(|o| o.invoked);
+        all
+    }
+}
+
+/// Creates the workload's nodes (run once, before `start`).
+pub fn prepare(w: &Workload) -> std::io::Result<()> {
+    let mut c = SessionClient::open(w.members.clone(), 0, false, w.session_timeout_ms)?;
+    let check = |r: Result<Returned, Failure>| match r {
+        Ok(r) if r.err == 0 || r.err == -110 => Ok(()),
+        other => Err(std::io::Error::other(format!("preparing: {other:?}"))),
+    };
+    check(c.create(ROOT, b"", false))?;
+    for k in 0..w.keys {
+        check(c.create(&key_path(k), b"init", false))?;
+    }
+    c.close();
+    Ok(())
+}
+
+/// Starts the clients, one thread each.
+pub fn start(w: &Workload) -> Running {
+    let stop = Arc::new(AtomicBool::new(false));
+    let epoch = Instant::now();
+    let threads = (0..w.clients)
+        .map(|client| {
+            let (w, stop) = (w.clone(), stop.clone());
+            std::thread::spawn(move || run_client(&w, client, &stop, epoch))
+        })
+        .collect();
+    Running { stop, threads }
+}
+
+fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) -> Vec<Op> {
+    let pinned = client < w.pinned;
+    let mut ops = Vec::new();
+    let mut session = match SessionClient::open(
+        w.members.clone(),
+        client % w.members.len(),
+        pinned,
+        w.session_timeout_ms,
+    ) {
+        Ok(s) => s,
+        Err(_) => return ops,
+    };
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ (client as u64 + 1).wrapping_mul(0x9e37_79b9);
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut mine: Vec<String> = Vec::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::SeqCst) {
+        n += 1;
+        let value = format!("c{client}-{n}").into_bytes();
+        let roll = next() % 100;
+        let (kind, path) = match roll {
+            0..=24 => (Kind::Create, format!("{ROOT}/c{client}-{n}")),
+            25..=29 => (Kind::CreateEphemeral, format!("{ROOT}/e{client}-{n}")),
+            30..=54 => (Kind::SetData, key_path((next() as usize) % w.keys)),
+            55..=64 if !mine.is_empty() => {
+                let i = (next() as usize) % mine.len();
+                (Kind::Delete, mine.swap_remove(i))
+            }
+            _ => (Kind::GetData, key_path((next() as usize) % w.keys)),
+        };
+        let invoked = epoch.elapsed().as_nanos() as u64;
+        let result = match kind {
+            Kind::Create => session.create(&path, &value, false),
+            Kind::CreateEphemeral => session.create(&path, &value, true),
+            Kind::SetData => session.set_data(&path, &value, -1),
+            Kind::Delete => session.delete(&path, -1),
+            Kind::GetData => session.get_data(&path, false),
+        };
+        let mut op = Op {
+            client,
+            session: session.session_id,
+            kind,
+            path: path.clone(),
+            value: if matches!(kind, Kind::Delete | Kind::GetData) {
+                Vec::new()
+            } else {
+                value
+            },
+            invoked,
+            returned: None,
+        };
+        match result {
+            Ok(r) => {
+                if r.err == 0 && kind == Kind::Create {
+                    mine.push(path);
+                }
+                op.returned = Some((epoch.elapsed().as_nanos() as u64, r));
+                ops.push(op);
+            }
+            Err(Failure::Indeterminate(_)) => {
+                ops.push(op);
+                let patience = Duration::from_millis(w.session_timeout_ms as u64 * 3);
+                if session.reconnect(patience).is_err() {
+                    return ops;
+                }
+            }
+            Err(Failure::Expired) => {
+                ops.push(op);
+                return ops;
+            }
+        }
+    }
+    session.close();
+    ops
+}
+
+// ------------------------------------------------------------------ the checker
+
+/// One Txn as `rookery log-dump` prints it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub zxid: i64,
+    pub session: i64,
+    pub json: serde_json::Value,
+}
+
+/// Parses a member's `rookery log-dump` output (the header line is skipped).
+pub fn parse_dump(text: &str) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let json: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| format!("dump line {}: {e}", i + 1))?;
+        let zxid = json["zxid"]
+            .as_i64()
+            .ok_or(format!("dump line {}: no zxid", i + 1))?;
+        let session = json["session"].as_i64().unwrap_or(0);
+        out.push(Entry {
+            zxid,
+            session,
+            json,
+        });
+    }
+    Ok(out)
+}
+
+/// A node in the reference model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Node {
+    data: Vec<u8>,
+    version: i32,
+    owner: i64,
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+fn data_of(v: &serde_json::Value) -> Vec<u8> {
+    v["data"].as_str().map(unhex).unwrap_or_default()
+}
+
+/// The reference model: the tree of the workload's paths, and each path's history.
+#[derive(Default)]
+struct Model {
+    nodes: HashMap<String, Node>,
+    /// path → (zxid, state after it), in zxid order.
+    history: HashMap<String, Vec<(i64, Option<Node>)>>,
+    closed_sessions: Vec<i64>,
+}
+
+impl Model {
+    fn set(&mut self, path: &str, zxid: i64, node: Option<Node>) {
+        match &node {
+            Some(n) => self.nodes.insert(path.to_string(), n.clone()),
+            None => self.nodes.remove(path),
+        };
+        self.history
+            .entry(path.to_string())
+            .or_default()
+            .push((zxid, node));
+    }
+
+    fn apply(
+        &mut self,
+        zxid: i64,
+        session: i64,
+        t: &serde_json::Value,
+        problems: &mut Vec<String>,
+    ) {
+        let path = t["path"].as_str().unwrap_or("");
+        match t["type"].as_str().unwrap_or("") {
+            "create" => {
+                if self.nodes.contains_key(path) {
+                    problems.push(format!("0x{zxid:x}: create of {path}, which exists"));
+                }
+                let owner = t["owner"].as_i64().unwrap_or(0);
+                self.set(
+                    path,
+                    zxid,
+                    Some(Node {
+                        data: data_of(t),
+                        version: 0,
+                        owner,
+                    }),
+                );
+            }
+            "delete" => {
+                if !self.nodes.contains_key(path) {
+                    problems.push(format!("0x{zxid:x}: delete of {path}, which is absent"));
+                }
+                self.set(path, zxid, None);
+            }
+            "set_data" => match self.nodes.get(path).cloned() {
+                Some(mut n) => {
+                    n.data = data_of(t);
+                    n.version += 1;
+                    self.set(path, zxid, Some(n));
+                }
+                None => problems.push(format!("0x{zxid:x}: set_data of absent {path}")),
+            },
+            "close_session" => {
+                let owned: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .filter(|(_, n)| n.owner == session && session != 0)
+                    .map(|(p, _)| p.clone())
+                    .collect();
+                for p in owned {
+                    self.set(&p, zxid, None);
+                }
+                self.closed_sessions.push(session);
+            }
+            "multi" => {
+                if let Some(ops) = t["ops"].as_array() {
+                    for op in ops {
+                        self.apply(zxid, session, op, problems);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The state of `path` as of `zxid`.
+    fn at(&self, path: &str, zxid: i64) -> Option<&Node> {
+        self.history
+            .get(path)?
+            .iter()
+            .rev()
+            .find(|(z, _)| *z <= zxid)
+            .and_then(|(_, n)| n.as_ref())
+    }
+}
+
+/// What the checker found; empty `problems` means the history is valid.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub problems: Vec<String>,
+    pub acknowledged_writes: usize,
+    pub reads: usize,
+    pub indeterminate: usize,
+    pub txns: usize,
+}
+
+const NO_NODE: i32 = -101;
+
+/// Checks a history against every member's log.
+pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
+    let mut v = Verdict::default();
+    let p = &mut v.problems;
+
+    // 1. The members' logs are one and the same, without holes.
+    let Some(reference) = logs.first() else {
+        p.push("no logs to check".into());
+        return v;
+    };
+    for (m, log) in logs.iter().enumerate().skip(1) {
+        if log != reference {
+            let first = log
+                .iter()
+                .zip(reference)
+                .find(|(a, b)| a != b)
+                .map(|(a, b)| format!("first difference at 0x{:x} vs 0x{:x}", a.zxid, b.zxid))
+                .unwrap_or_else(|| format!("{} vs {} entries", log.len(), reference.len()));
+            p.push(format!("member {m}'s log differs from member 0's: {first}"));
+        }
+    }
+    for pair in reference.windows(2) {
+        let (a, b) = (pair[0].zxid, pair[1].zxid);
+        let same_epoch = a >> 32 == b >> 32;
+        if (same_epoch && b != a + 1)
+            || (!same_epoch && (b & 0xffff_ffff) != 1 && b >> 32 < a >> 32)
+        {
+            p.push(format!("zxid hole or disorder: 0x{a:x} then 0x{b:x}"));
+        }
+    }
+    v.txns = reference.len();
+
+    // 2. Replay through the model.
+    let mut model = Model::default();
+    let mut by_zxid: BTreeMap<i64, &Entry> = BTreeMap::new();
+    for e in reference {
+        model.apply(e.zxid, e.session, &e.json, p);
+        by_zxid.insert(e.zxid, e);
+    }
+
+    // 3. Every returned request against the log and the model.
+    let mut applied_values: HashMap<(String, Vec<u8>), usize> = HashMap::new();
+    for e in reference {
+        collect_values(&e.json, &mut applied_values);
+    }
+    for op in history {
+        let Some((_, r)) = &op.returned else {
+            if op.kind.is_write() {
+                v.indeterminate += 1;
+                let key = (op.path.clone(), op.value.clone());
+                if !op.value.is_empty() && applied_values.get(&key).copied().unwrap_or(0) > 1 {
+                    p.push(format!(
+                        "indeterminate {:?} of {} applied twice",
+                        op.kind, op.path
+                    ));
+                }
+            }
+            continue;
+        };
+        if op.kind == Kind::GetData {
+            v.reads += 1;
+            let want = model.at(&op.path, r.zxid);
+            match (r.err, want) {
+                (0, Some(n)) if r.data.as_deref() == Some(n.data.as_slice()) && r.version == Some(n.version) => {}
+                (NO_NODE, None) => {}
+                (err, want) => p.push(format!(
+                    "read of {} by client {} at 0x{:x}: got err {err} data {:?} v{:?}, the log says {:?}",
+                    op.path,
+                    op.client,
+                    r.zxid,
+                    r.data.as_deref().map(String::from_utf8_lossy),
+                    r.version,
+                    want.map(|n| (String::from_utf8_lossy(&n.data).into_owned(), n.version))
+                )),
+            }
+            continue;
+        }
+        v.acknowledged_writes += 1;
+        let Some(entry) = by_zxid.get(&r.zxid) else {
+            p.push(format!(
+                "acknowledged {:?} of {} (client {}, zxid 0x{:x}, err {}) is in no log: lost",
+                op.kind, op.path, op.client, r.zxid, r.err
+            ));
+            continue;
+        };
+        if entry.session != op.session {
+            p.push(format!(
+                "{:?} of {} acknowledged at 0x{:x}, but that Txn is session 0x{:x}'s, not 0x{:x}'s",
+                op.kind, op.path, r.zxid, entry.session, op.session
+            ));
+            continue;
+        }
+        let t = &entry.json;
+        let ty = t["type"].as_str().unwrap_or("");
+        if r.err != 0 {
+            if ty != "error" || t["code"].as_i64() != Some(r.err as i64) {
+                p.push(format!(
+                    "{:?} of {} failed with {} at 0x{:x}, but the log has {t}",
+                    op.kind, op.path, r.err, r.zxid
+                ));
+            }
+            continue;
+        }
+        let expected_type = match op.kind {
+            Kind::Create | Kind::CreateEphemeral => "create",
+            Kind::SetData => "set_data",
+            Kind::Delete => "delete",
+            Kind::GetData => "",
+        };
+        let matches = ty == expected_type
+            && t["path"].as_str() == Some(op.path.as_str())
+            && (op.kind == Kind::Delete || data_of(t) == op.value);
+        if !matches {
+            p.push(format!(
+                "{:?} of {} acknowledged at 0x{:x}, but the log has {t} there",
+                op.kind, op.path, r.zxid
+            ));
+        }
+        if op.kind == Kind::SetData {
+            let want = model.at(&op.path, r.zxid).map(|n| n.version);
+            if r.version != want || r.mzxid != Some(r.zxid) {
+                p.push(format!(
+                    "set_data of {} at 0x{:x} returned version {:?} mzxid {:?}, the log says {want:?}",
+                    op.path, r.zxid, r.version, r.mzxid
+                ));
+            }
+        }
+    }
+
+    // 4. Writes are linearizable in zxid order.
+    let mut writes: Vec<(u64, u64, i64)> = history
+        .iter()
+        .filter(|o| o.kind.is_write())
+        .filter_map(|o| o.returned.as_ref().map(|(t, r)| (o.invoked, *t, r.zxid)))
+        .collect();
+    let mut by_return = writes.clone();
+    by_return.sort_by_key(|w| w.1);
+    writes.sort_by_key(|w| w.0);
+    let mut max_before = i64::MIN;
+    let mut i = 0;
+    for &(invoked, _, zxid) in &writes {
+        while i < by_return.len() && by_return[i].1 < invoked {
+            max_before = max_before.max(by_return[i].2);
+            i += 1;
+        }
+        if zxid <= max_before {
+            p.push(format!(
+                "write at 0x{zxid:x} began after a write at 0x{max_before:x} was acknowledged: not linearizable"
+            ));
+        }
+    }
+
+    // 5. A session's zxids never go back.
+    let mut last: HashMap<i64, i64> = HashMap::new();
+    let mut returns: Vec<(&Op, u64, i64)> = history
+        .iter()
+        .filter_map(|o| o.returned.as_ref().map(|(t, r)| (o, *t, r.zxid)))
+        .collect();
+    returns.sort_by_key(|r| r.1);
+    for (op, _, zxid) in returns {
+        let seen = last.entry(op.session).or_insert(zxid);
+        if zxid < *seen {
+            p.push(format!(
+                "session 0x{:x} saw 0x{zxid:x} after 0x{:x}: time went back",
+                op.session, *seen
+            ));
+        }
+        *seen = (*seen).max(zxid);
+    }
+
+    // 6. No ephemeral outlives its session's close.
+    for (path, n) in &model.nodes {
+        if n.owner != 0 && model.closed_sessions.contains(&n.owner) {
+            p.push(format!("{path} outlived its session 0x{:x}", n.owner));
+        }
+    }
+    v
+}
+
+fn collect_values(t: &serde_json::Value, out: &mut HashMap<(String, Vec<u8>), usize>) {
+    match t["type"].as_str() {
+        Some("create") | Some("set_data") => {
+            let key = (t["path"].as_str().unwrap_or("").to_string(), data_of(t));
+            *out.entry(key).or_default() += 1;
+        }
+        Some("multi") => {
+            for op in t["ops"].as_array().into_iter().flatten() {
+                collect_values(op, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(zxid: i64, session: i64, json: serde_json::Value) -> Entry {
+        Entry {
+            zxid,
+            session,
+            json,
+        }
+    }
+
+    fn hex(s: &str) -> String {
+        s.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn write(kind: Kind, path: &str, value: &str, at: (u64, u64), zxid: i64, session: i64) -> Op {
+        Op {
+            client: 0,
+            session,
+            kind,
+            path: path.into(),
+            value: value.as_bytes().to_vec(),
+            invoked: at.0,
+            returned: Some((
+                at.1,
+                Returned {
+                    zxid,
+                    err: 0,
+                    data: None,
+                    version: (kind == Kind::SetData).then_some(1),
+                    mzxid: (kind == Kind::SetData).then_some(zxid),
+                },
+            )),
+        }
+    }
+
+    fn log() -> Vec<Entry> {
+        vec![
+            entry(
+                0x1_0000_0001,
+                7,
+                json!({"type": "create", "path": "/a", "data": hex("v1"), "owner": 0}),
+            ),
+            entry(
+                0x1_0000_0002,
+                7,
+                json!({"type": "set_data", "path": "/a", "data": hex("v2"), "version": -1}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_consistent_history_passes() {
+        let h = vec![
+            write(Kind::Create, "/a", "v1", (0, 10), 0x1_0000_0001, 7),
+            write(Kind::SetData, "/a", "v2", (20, 30), 0x1_0000_0002, 7),
+        ];
+        let v = check(&h, &[log(), log()]);
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+        assert_eq!(v.acknowledged_writes, 2);
+    }
+
+    #[test]
+    fn a_lost_acknowledged_write_is_caught() {
+        let h = vec![write(Kind::Create, "/b", "v9", (0, 10), 0x1_0000_0003, 7)];
+        let v = check(&h, &[log()]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("lost")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn diverging_logs_are_caught() {
+        let mut other = log();
+        other.pop();
+        let v = check(&[], &[log(), other]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("differs")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn a_stale_read_is_caught() {
+        let mut read = write(Kind::GetData, "/a", "", (40, 50), 0x1_0000_0002, 8);
+        if let Some((_, r)) = &mut read.returned {
+            r.data = Some(b"v1".to_vec());
+            r.version = Some(0);
+        }
+        let v = check(&[read], &[log()]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("read of /a")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn a_write_ordered_before_an_earlier_acknowledged_one_is_caught() {
+        let h = vec![
+            write(Kind::SetData, "/a", "v2", (0, 10), 0x1_0000_0002, 7),
+            write(Kind::Create, "/a", "v1", (20, 30), 0x1_0000_0001, 7),
+        ];
+        let v = check(&h, &[log()]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("not linearizable")),
+            "{:?}",
+            v.problems
+        );
+    }
+}
