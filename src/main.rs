@@ -15,6 +15,16 @@ mod quickstart;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text for people, or as one JSON object per line for a log
+    /// pipeline (`ROOKERY_LOG` sets the level filter either way).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -72,7 +82,7 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = init_logging(&cli.command) {
+    if let Err(e) = init_logging(&cli.command, cli.log_format) {
         eprintln!("rookery: {e:#}");
         return std::process::ExitCode::from(2);
     }
@@ -142,7 +152,7 @@ fn quickstart_tui(no_tui: bool) -> bool {
 
 /// Logs go to stderr, except while a terminal UI owns the screen: then to
 /// `--log-file` (tui) or `<data>/tui.log` (quickstart), or nowhere.
-fn init_logging(command: &Command) -> anyhow::Result<()> {
+fn init_logging(command: &Command, format: LogFormat) -> anyhow::Result<()> {
     let filter = |default: &str| {
         tracing_subscriber::EnvFilter::try_from_env("ROOKERY_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
@@ -159,24 +169,29 @@ fn init_logging(command: &Command) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    match file {
+    let (writer, ansi) = match file {
         Some(path) => {
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(&path)
                 .with_context(|| format!("opening {}", path.display()))?;
-            tracing_subscriber::fmt()
-                .with_writer(std::sync::Mutex::new(f))
-                .with_ansi(false)
-                .with_env_filter(filter("info"))
-                .init();
+            (
+                tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f)),
+                false,
+            )
         }
-        None => tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_env_filter(filter("info"))
-            .init(),
+        None => (
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        ),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_env_filter(filter("info"));
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.with_ansi(ansi).init(),
     }
     Ok(())
 }
