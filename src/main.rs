@@ -123,6 +123,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Server { config } => {
+            #[cfg(feature = "mutants")]
+            if let Ok(name) = std::env::var("ROOKERY_MUTANT") {
+                use rookery_server::zab::mutants::{self, Mutant};
+                let mutant = Mutant::from_name(&name)
+                    .with_context(|| format!("ROOKERY_MUTANT={name}: no such mutant"))?;
+                tracing::warn!(?mutant, "running with a deliberate bug (test build)");
+                mutants::set(Some(mutant));
+            }
             let cfg = rookery_server::config::Config::load(&config)?;
             for w in &cfg.warnings {
                 tracing::warn!("{w}");

@@ -11,8 +11,8 @@
 #   build    cargo build --workspace --all-targets
 #   test     cargo test --workspace            (process tests start target/debug/rookery;
 #                                              includes the ZAB simulator over 10000 seeds)
-#   mutants  cargo test -p rookery-server --features mutants --test zab_mutants
-#                                              (the simulator catches each deliberate ZAB bug)
+#   mutants  tests/mutants.sh                  (the simulator and the history checker catch
+#                                              each deliberate bug)
 #   kazoo    tests/compat/run-kazoo.sh         (kazoo's own suite against one Rookery member)
 #   kazoo3   the same against a 3-member ensemble (tests/compat/expected-failures-3.txt)
 #   zkcli    tests/zkcli/zkcli-session.sh      (a scripted zkCli session against Rookery)
@@ -131,7 +131,7 @@ if want build && [ "$built" = no ]; then
   skip zkcli "build failed"
 else
   step test 30m cargo test --workspace
-  step mutants 20m cargo test -p rookery-server --features mutants --test zab_mutants
+  step mutants 30m bash tests/mutants.sh
   if [ -f tests/compat/run-kazoo.sh ]; then
     step kazoo 40m bash tests/compat/run-kazoo.sh
     step kazoo3 40m env ZOOKEEPER_CLUSTER_SIZE=3 EXPECTED_FAILURES="$repo/tests/compat/expected-failures-3.txt" \

@@ -52,6 +52,11 @@ impl Ensemble {
     /// Starts `n` members whose links to each other all pass through fault-injecting
     /// proxies (one per ordered pair), and waits until every one serves.
     pub fn start_proxied(n: usize) -> Ensemble {
+        Ensemble::start_proxied_with(n, Vec::new())
+    }
+
+    /// As `start_proxied`, with extra zoo.cfg lines.
+    pub fn start_proxied_with(n: usize, extra: Vec<(String, String)>) -> Ensemble {
         let client_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let quorum_ports: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let mut links = BTreeMap::new();
@@ -65,7 +70,7 @@ impl Ensemble {
             }
         }
         let members = start_members(&client_ports, |i| {
-            (0..n)
+            let mut lines: Vec<(String, String)> = (0..n)
                 .map(|j| {
                     let port = if i == j {
                         quorum_ports[j]
@@ -77,7 +82,9 @@ impl Ensemble {
                         format!("127.0.0.1:{port}:{}", free_port()),
                     )
                 })
-                .collect()
+                .collect();
+            lines.extend(extra.iter().cloned());
+            lines
         });
         Ensemble { members, links }
     }
@@ -126,6 +133,14 @@ impl Ensemble {
     /// Waits until every member reports the same zxid, then checks that they
     /// report the same digest there.
     pub fn assert_same_digest(&self) {
+        if let Err(e) = self.same_digest() {
+            panic!("{e}");
+        }
+    }
+
+    /// Waits (up to a minute) until every member reports the same zxid, then
+    /// compares their tree digests.
+    pub fn same_digest(&self) -> Result<(), String> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
             let all: Vec<Option<(String, String)>> =
@@ -137,13 +152,14 @@ impl Ensemble {
             if zxids.len() == 1 && all.iter().all(Option::is_some) {
                 let digests: std::collections::BTreeSet<_> =
                     all.iter().flatten().map(|d| d.1.clone()).collect();
-                assert_eq!(digests.len(), 1, "same zxid, different trees: {all:?}");
-                return;
+                if digests.len() != 1 {
+                    return Err(format!("same zxid, different trees: {all:?}"));
+                }
+                return Ok(());
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "members never reached the same zxid: {all:?}"
-            );
+            if std::time::Instant::now() >= deadline {
+                return Err(format!("members never reached the same zxid: {all:?}"));
+            }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }

@@ -1,66 +1,17 @@
 //! Fault scenarios under a recorded workload, checked against the members' logs
 //! (see `rookery_tests::history` for what the checker asserts).
 
-use rookery_tests::ensemble::Ensemble;
-use rookery_tests::history::{self, Entry, Op, Workload};
-use rookery_tests::rookery_bin;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use rookery_tests::history::scenarios::{self, Outcome};
+use rookery_tests::history::{self, Kind};
 
-fn wait_leader(ensemble: &Ensemble, except: Option<usize>) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(l) = ensemble.leader().filter(|l| Some(*l) != except) {
-            return l;
-        }
-        assert!(Instant::now() < deadline, "no leader elected");
-        std::thread::sleep(Duration::from_millis(100));
+fn assert_valid(o: &Outcome) {
+    if let Err(e) = &o.same_digest {
+        panic!("the members' trees differ at the end: {e}");
     }
-}
-
-/// Three members that keep their whole log, so the checker sees all of history.
-fn start_ensemble() -> Ensemble {
-    Ensemble::start_with(3, vec![("commitLogCount".into(), "10000000".into())])
-}
-
-fn workload(ensemble: &Ensemble) -> Workload {
-    Workload {
-        members: ensemble.members.iter().map(|m| m.addr()).collect(),
-        clients: 6,
-        pinned: 3,
-        keys: 4,
-        session_timeout_ms: 6000,
-    }
-}
-
-/// Stops every member cleanly and reads its log with `rookery log-dump`.
-fn dump_logs(ensemble: &mut Ensemble) -> Vec<Vec<Entry>> {
-    ensemble.assert_same_digest();
-    let mut logs = Vec::new();
-    for m in ensemble.members.iter_mut() {
-        m.terminate();
-        let out = Command::new(rookery_bin())
-            .args(["log-dump", "--config"])
-            .arg(m.config_path())
-            .output()
-            .expect("run rookery log-dump");
-        assert!(
-            out.status.success(),
-            "log-dump failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        logs.push(
-            history::parse_dump(&String::from_utf8_lossy(&out.stdout)).expect("parse the dump"),
-        );
-    }
-    logs
-}
-
-fn assert_valid(history: &[Op], logs: &[Vec<Entry>]) {
-    let verdict = history::check(history, logs);
+    let verdict = history::check(&o.history, &o.logs);
     eprintln!(
-        "checked {} acknowledged writes, {} reads, {} indeterminate, against {} txns",
-        verdict.acknowledged_writes, verdict.reads, verdict.indeterminate, verdict.txns
+        "checked {} acknowledged writes, {} reads, {} indeterminate, against {} txns in {} epochs",
+        verdict.acknowledged_writes, verdict.reads, verdict.indeterminate, verdict.txns, o.epochs
     );
     assert!(
         verdict.problems.is_empty(),
@@ -72,6 +23,15 @@ fn assert_valid(history: &[Op], logs: &[Vec<Entry>]) {
         "too little work to mean anything"
     );
     assert!(verdict.reads > 20, "too few reads to mean anything");
+    let closes = o
+        .history
+        .iter()
+        .filter(|op| op.kind == Kind::Close && op.returned.is_some())
+        .count();
+    assert!(
+        closes > 0,
+        "no session was closed: the ephemeral check saw nothing"
+    );
 }
 
 /// The leader is killed with kill -9 three times under load; each time it comes
@@ -79,57 +39,50 @@ fn assert_valid(history: &[Op], logs: &[Vec<Entry>]) {
 /// every member ends with the same log.
 #[test]
 fn leader_kill_loop() {
-    let mut ensemble = start_ensemble();
-    wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    history::prepare(&w).expect("prepare the workload's nodes");
-    let running = history::start(&w);
-    let mut leaders = Vec::new();
-    for _ in 0..3 {
-        std::thread::sleep(Duration::from_secs(2));
-        let leader = wait_leader(&ensemble, None);
-        leaders.push(leader);
-        ensemble.members[leader].kill9();
-        wait_leader(&ensemble, Some(leader));
-        ensemble.members[leader].restart_unready();
-        ensemble.members[leader].wait_serving();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let history = running.stop();
-    let logs = dump_logs(&mut ensemble);
-    // The fault really happened: three leaders were killed, each a new epoch.
-    assert_eq!(leaders.len(), 3);
-    let epochs: std::collections::BTreeSet<i64> = logs[0].iter().map(|e| e.zxid >> 32).collect();
+    let o = scenarios::leader_kill_loop();
+    // The fault really happened: three leaders killed, each change a new epoch.
     assert!(
-        epochs.len() >= 4,
-        "expected four epochs in the log, saw {epochs:?}"
+        o.epochs >= 4,
+        "expected four epochs in the log, saw {}",
+        o.epochs
     );
-    assert_valid(&history, &logs);
+    assert_valid(&o);
 }
 
 /// A follower is killed and restarted twice while every client writes; the
 /// pinned clients on it reconnect to it and must never see time go back.
 #[test]
 fn follower_kill_and_restart() {
-    let mut ensemble = start_ensemble();
-    let leader = wait_leader(&ensemble, None);
-    let follower = (leader + 1) % 3;
-    let w = workload(&ensemble);
-    history::prepare(&w).expect("prepare the workload's nodes");
-    let running = history::start(&w);
-    for _ in 0..2 {
-        std::thread::sleep(Duration::from_secs(2));
-        ensemble.members[follower].kill9();
-        std::thread::sleep(Duration::from_millis(1500));
-        ensemble.members[follower].restart_unready();
-        ensemble.members[follower].wait_serving();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    let history = running.stop();
-    let logs = dump_logs(&mut ensemble);
+    let o = scenarios::follower_kill_and_restart();
     assert!(
-        history.iter().any(|o| o.returned.is_none()),
+        o.history.iter().any(|op| op.returned.is_none()),
         "killing a member under load should leave some request without an answer"
     );
-    assert_valid(&history, &logs);
+    assert_valid(&o);
+}
+
+/// Every member is killed with kill -9 at once, twice, mid-write: everything
+/// acknowledged before the kill is there after the restart.
+#[test]
+fn kill_every_member_mid_write() {
+    let o = scenarios::kill_every_member();
+    assert!(
+        o.epochs >= 3,
+        "expected three epochs in the log, saw {}",
+        o.epochs
+    );
+    assert_valid(&o);
+}
+
+/// The leader is cut off both ways with clients on both sides: it acknowledges
+/// nothing alone, the majority goes on, and healed it keeps none of its own tail.
+#[test]
+fn isolated_leader_with_clients_on_both_sides() {
+    let o = scenarios::isolated_leader();
+    assert!(o.epochs >= 2, "no new leader was elected");
+    assert!(
+        o.history.iter().any(|op| op.returned.is_none()),
+        "the isolated side should have left requests without an answer"
+    );
+    assert_valid(&o);
 }

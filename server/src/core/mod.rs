@@ -555,6 +555,17 @@ impl Core {
             return;
         };
         let close_after = matches!(req, Request::CloseSession);
+        if close_after && crate::zab::mutants::active(crate::zab::mutants::Mutant::DropCloseSession)
+        {
+            // The mutant: "closed" without a Txn, so the session lives on.
+            let zxid = self.tree.last_zxid();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.inflight_writes = c.inflight_writes.saturating_sub(1);
+                c.send(reply::header_only(q.xid, zxid, ErrorCode::Ok));
+                c.close();
+            }
+            return;
+        }
         if let Request::Sync { path } = &req {
             let origin = Origin::Sync {
                 conn,

@@ -12,6 +12,22 @@ pub enum Mutant {
     /// Ack NEWLEADER before the synced history is durable (the ZOOKEEPER-4643
     /// family: the leader counts a follower that can still lose the history).
     NewLeaderAckBeforeLog = 3,
+    /// Answer a client's closeSession without proposing it: the session's
+    /// ephemerals outlive the close (caught by the history checker).
+    DropCloseSession = 4,
+}
+
+impl Mutant {
+    /// The mutant named `name` (as `ROOKERY_MUTANT` spells it).
+    pub fn from_name(name: &str) -> Option<Mutant> {
+        Some(match name {
+            "ack_before_fsync" => Mutant::AckBeforeFsync,
+            "skip_trunc" => Mutant::SkipTrunc,
+            "newleader_ack_before_log" => Mutant::NewLeaderAckBeforeLog,
+            "drop_close_session" => Mutant::DropCloseSession,
+            _ => return None,
+        })
+    }
 }
 
 #[cfg(feature = "mutants")]
@@ -27,12 +43,12 @@ pub fn set(mutant: Option<Mutant>) {
 }
 
 #[cfg(feature = "mutants")]
-pub(super) fn active(mutant: Mutant) -> bool {
+pub(crate) fn active(mutant: Mutant) -> bool {
     ACTIVE.load(std::sync::atomic::Ordering::Relaxed) == mutant as u8
 }
 
 #[cfg(not(feature = "mutants"))]
 #[inline(always)]
-pub(super) fn active(_mutant: Mutant) -> bool {
+pub(crate) fn active(_mutant: Mutant) -> bool {
     false
 }

@@ -257,10 +257,18 @@ impl SessionClient {
         })
     }
 
-    /// Closes the session politely.
-    pub fn close(&mut self) {
-        let _ = self.call(OP_CLOSE_SESSION, Writer::new());
+    /// Closes the session.
+    pub fn close(&mut self) -> Result<Returned, Failure> {
+        let r = self.call(OP_CLOSE_SESSION, Writer::new());
         self.stream = None;
+        let (zxid, err, _) = r?;
+        Ok(Returned {
+            zxid,
+            err,
+            data: None,
+            version: None,
+            mzxid: None,
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 //! - no ephemeral outlives its session's close.
 
 pub mod client;
+pub mod scenarios;
 
 use client::{Failure, Returned, SessionClient};
 use std::collections::{BTreeMap, HashMap};
@@ -30,6 +31,8 @@ pub enum Kind {
     SetData,
     Delete,
     GetData,
+    /// closeSession: its Txn removes the session's ephemerals.
+    Close,
 }
 
 impl Kind {
@@ -102,8 +105,7 @@ pub fn prepare(w: &Workload) -> std::io::Result<()> {
     for k in 0..w.keys {
         check(c.create(&key_path(k), b"init", false))?;
     }
-    c.close();
-    Ok(())
+    check(c.close())
 }
 
 /// Starts the clients, one thread each.
@@ -161,6 +163,8 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             Kind::SetData => session.set_data(&path, &value, -1),
             Kind::Delete => session.delete(&path, -1),
             Kind::GetData => session.get_data(&path, false),
+            // Closing ends the loop (below), never picked here.
+            Kind::Close => break,
         };
         let mut op = Op {
             client,
@@ -196,7 +200,20 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             }
         }
     }
-    session.close();
+    let invoked = epoch.elapsed().as_nanos() as u64;
+    let mut op = Op {
+        client,
+        session: session.session_id,
+        kind: Kind::Close,
+        path: String::new(),
+        value: Vec::new(),
+        invoked,
+        returned: None,
+    };
+    if let Ok(r) = session.close() {
+        op.returned = Some((epoch.elapsed().as_nanos() as u64, r));
+    }
+    ops.push(op);
     ops
 }
 
@@ -459,11 +476,13 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
             Kind::Create | Kind::CreateEphemeral => "create",
             Kind::SetData => "set_data",
             Kind::Delete => "delete",
+            Kind::Close => "close_session",
             Kind::GetData => "",
         };
         let matches = ty == expected_type
-            && t["path"].as_str() == Some(op.path.as_str())
-            && (op.kind == Kind::Delete || data_of(t) == op.value);
+            && (op.kind == Kind::Close
+                || (t["path"].as_str() == Some(op.path.as_str())
+                    && (op.kind == Kind::Delete || data_of(t) == op.value)));
         if !matches {
             p.push(format!(
                 "{:?} of {} acknowledged at 0x{:x}, but the log has {t} there",

@@ -1,0 +1,172 @@
+//! Fault scenarios under the recorded workload. Each runs a 3-member ensemble,
+//! injects its fault, stops everything cleanly and returns the history with
+//! every member's log, for `check`; each also returns what shows the fault
+//! really happened.
+
+use super::{parse_dump, Entry, Op, Workload};
+use crate::ensemble::Ensemble;
+use crate::proxy::Direction;
+use crate::rookery_bin;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// What a scenario produced.
+pub struct Outcome {
+    pub history: Vec<Op>,
+    pub logs: Vec<Vec<Entry>>,
+    /// Distinct epochs in the final log (each leader change starts one).
+    pub epochs: usize,
+    /// Whether every member ended at the same zxid with the same tree digest.
+    pub same_digest: Result<(), String>,
+}
+
+/// Members keep their whole log, so the checker sees all of history.
+fn keep_everything() -> Vec<(String, String)> {
+    vec![("commitLogCount".into(), "10000000".into())]
+}
+
+pub fn wait_leader(ensemble: &Ensemble, except: Option<usize>) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(l) = ensemble.leader().filter(|l| Some(*l) != except) {
+            return l;
+        }
+        assert!(Instant::now() < deadline, "no leader elected");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn workload(ensemble: &Ensemble) -> Workload {
+    Workload {
+        members: ensemble.members.iter().map(|m| m.addr()).collect(),
+        clients: 6,
+        pinned: 3,
+        keys: 4,
+        session_timeout_ms: 6000,
+    }
+}
+
+/// Stops every member cleanly and reads its log with `rookery log-dump`.
+fn finish(mut ensemble: Ensemble, history: Vec<Op>) -> Outcome {
+    let same_digest = ensemble.same_digest();
+    let mut logs = Vec::new();
+    for m in ensemble.members.iter_mut() {
+        m.terminate();
+        let out = Command::new(rookery_bin())
+            .args(["log-dump", "--config"])
+            .arg(m.config_path())
+            .output()
+            .expect("run rookery log-dump");
+        assert!(
+            out.status.success(),
+            "log-dump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        logs.push(parse_dump(&String::from_utf8_lossy(&out.stdout)).expect("parse the dump"));
+    }
+    let epochs = logs[0]
+        .iter()
+        .map(|e| e.zxid >> 32)
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    Outcome {
+        history,
+        logs,
+        epochs,
+        same_digest,
+    }
+}
+
+/// The leader killed with kill -9 three times under load, each time restarted.
+pub fn leader_kill_loop() -> Outcome {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_secs(2));
+        let leader = wait_leader(&ensemble, None);
+        ensemble.members[leader].kill9();
+        wait_leader(&ensemble, Some(leader));
+        ensemble.members[leader].restart_unready();
+        ensemble.members[leader].wait_serving();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// A follower killed and restarted twice under load.
+pub fn follower_kill_and_restart() -> Outcome {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let follower = (leader + 1) % 3;
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_secs(2));
+        ensemble.members[follower].kill9();
+        std::thread::sleep(Duration::from_millis(1500));
+        ensemble.members[follower].restart_unready();
+        ensemble.members[follower].wait_serving();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// Every member killed with kill -9 at once, mid-write, then all restarted.
+pub fn kill_every_member() -> Outcome {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_secs(2));
+        for m in ensemble.members.iter_mut() {
+            m.kill9();
+        }
+        for m in ensemble.members.iter_mut() {
+            m.restart_unready();
+        }
+        for m in ensemble.members.iter_mut() {
+            m.wait_serving();
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// The leader cut off both ways while clients write on both sides; the majority
+/// elects a new leader and goes on; healed, the old leader must drop (TRUNC)
+/// whatever it logged alone and follow.
+pub fn isolated_leader() -> Outcome {
+    let ensemble = Ensemble::start_proxied_with(3, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let mut w = workload(&ensemble);
+    // Clients 0..3 are pinned to members 0, 1, 2: one of them to the old leader.
+    w.pinned = 3;
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    for p in ensemble.links_of(leader) {
+        p.blackhole(Direction::Both);
+    }
+    let new_leader = wait_leader(&ensemble, Some(leader));
+    assert_ne!(new_leader, leader);
+    std::thread::sleep(Duration::from_secs(3));
+    for p in ensemble.links_of(leader) {
+        p.heal();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ensemble.mode(leader).as_deref() != Some("follower") {
+        assert!(
+            Instant::now() < deadline,
+            "the old leader never came back as a follower"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
