@@ -11,6 +11,8 @@
 #   build    cargo build --workspace --all-targets
 #   test     cargo test --workspace            (process tests start target/debug/rookery;
 #                                              includes the ZAB simulator over 10000 seeds)
+#   dashboards tests/dashboards/check.sh       (dashboards and alert rules: promtool, and every
+#                                              query against a live ensemble and Prometheus)
 #   mutants  tests/mutants.sh                  (the simulator and the history checker catch
 #                                              each deliberate bug)
 #   kazoo    tests/compat/run-kazoo.sh         (kazoo's own suite against one Rookery member)
@@ -20,14 +22,14 @@
 # Every step runs even if an earlier one failed, except that steps needing the binaries are
 # skipped when the build failed. Exits non-zero if any step failed; prints a summary.
 #
-# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test mutants kazoo kazoo3 zkcli"
+# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test dashboards mutants kazoo kazoo3 zkcli"
 # (a subset, in that order), CARGO_TARGET_DIR (respected).
 set -u -o pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-steps=${RUN_STEPS:-fmt clippy build test mutants kazoo kazoo3 zkcli}
+steps=${RUN_STEPS:-fmt clippy build test dashboards mutants kazoo kazoo3 zkcli}
 
 log() { printf '\n==== run.sh: %s ====\n' "$*"; }
 want() { [[ " $steps " == *" $1 "* ]]; }
@@ -125,12 +127,14 @@ built=yes
 step build 40m cargo build --workspace --all-targets || built=no
 if want build && [ "$built" = no ]; then
   skip test "build failed"
+  skip dashboards "build failed"
   skip mutants "build failed"
   skip kazoo "build failed"
   skip kazoo3 "build failed"
   skip zkcli "build failed"
 else
   step test 30m cargo test --workspace
+  step dashboards 10m bash tests/dashboards/check.sh
   step mutants 30m bash tests/mutants.sh
   if [ -f tests/compat/run-kazoo.sh ]; then
     step kazoo 40m bash tests/compat/run-kazoo.sh

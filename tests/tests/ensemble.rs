@@ -469,3 +469,49 @@ async fn a_new_session_on_a_follower_can_write_at_once() {
         t.await.unwrap();
     }
 }
+
+/// `sync` then read on the leader sees every write already acknowledged to anyone,
+/// also one made through a follower. Regression (found by the dashboards' live
+/// workload, about 1 in 200): the leader answered `sync` at once, though a write
+/// can be committed by the followers' acks and acknowledged by a follower before
+/// the leader's own log write lets it apply the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_on_the_leader_sees_writes_acknowledged_through_a_follower() {
+    let ensemble = Ensemble::start(3);
+    let leader = wait_leader(&ensemble, None);
+    let follower = (leader + 1) % 3;
+    let writer = connect(&ensemble.members[follower].connect_string()).await;
+    let reader = connect(&ensemble.members[leader].connect_string()).await;
+    let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    writer.create("/seen", b"", &open).await.unwrap();
+    writer.create("/load", b"", &open).await.unwrap();
+    // Background writes keep the leader's log busy, which widens the window.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for t in 0..4 {
+        let client = connect(&ensemble.members[(leader + t) % 3].connect_string()).await;
+        let (stop, open) = (stop.clone(), open.clone());
+        load.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                let _ = client
+                    .create(&format!("/load/t{t}-{n}"), &[0u8; 512], &open)
+                    .await;
+            }
+        }));
+    }
+    for i in 0..1500 {
+        let path = format!("/seen/n{i}");
+        writer.create(&path, b"", &open).await.unwrap();
+        reader.sync(&path).await.unwrap();
+        assert!(
+            reader.check_stat(&path).await.unwrap().is_some(),
+            "iteration {i}: {path} was acknowledged, then sync + read on the leader missed it"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+}

@@ -123,3 +123,52 @@ async fn ephemerals_end_with_their_session() {
     assert_eq!(event.event_type, zk::EventType::NodeDeleted);
     assert!(observer.check_stat("/mine").await.unwrap().is_none());
 }
+
+/// A session whose client goes silent expires: the leader closes it through a
+/// Txn, its ephemerals go and it leaves the session list (standalone and on a
+/// 3-member ensemble, where the client sat on a follower).
+///
+/// Regression (found by the dashboards' live workload): expiry marked the session
+/// closing before proposing its close, and the close was then refused as already
+/// expired, so the session and its ephemerals lived on.
+#[test]
+fn a_silent_session_expires_and_its_ephemerals_go() {
+    use rookery_tests::ensemble::Ensemble;
+    use rookery_tests::history::client::SessionClient;
+
+    fn expires_on(members: Vec<std::net::SocketAddr>, start: usize) {
+        let mut silent =
+            SessionClient::open(members.clone(), start, true, 4000).expect("open a session");
+        let made = silent
+            .create("/silent-ephemeral", b"", true)
+            .unwrap_or_else(|_| panic!("create failed"));
+        assert_eq!(made.err, 0);
+        // Drop the connection without closing: only expiry can end the session.
+        drop(silent);
+        let mut watcher = SessionClient::open(members, 0, false, 30_000).expect("open");
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let r = watcher
+                .get_data("/silent-ephemeral", false)
+                .unwrap_or_else(|_| panic!("read failed"));
+            if r.err == -101 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the silent session's ephemeral is still there after 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    let member = Member::start();
+    expires_on(vec![member.addr()], 0);
+    let ensemble = Ensemble::start(3);
+    let leader = ensemble.leader().expect("a leader");
+    let follower = (leader + 1) % 3;
+    expires_on(
+        ensemble.members.iter().map(|m| m.addr()).collect(),
+        follower,
+    );
+}

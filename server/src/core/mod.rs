@@ -518,9 +518,12 @@ impl Core {
     /// Serves a connection's queue in order until it meets a read that must wait
     /// for an earlier write, or the queue is empty.
     fn drain(&mut self, conn: ConnId) {
-        // A learner's `sync` goes through the leader, so its reply comes after
-        // everything the leader had committed before it.
-        let sync_is_write = self.repl.forwards();
+        // In an ensemble `sync` is an ordered no-op through the log, so its reply
+        // comes after everything committed before it: on a learner, what the leader
+        // had committed; on the leader too, because the followers' acks can commit
+        // (and a follower acknowledge) a write before the leader's own log write
+        // lets it apply that write here.
+        let sync_is_write = self.repl.links.is_some();
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
@@ -814,7 +817,8 @@ impl Core {
                 .session_events
                 .with_label_values(&["expired"])
                 .inc();
-            self.expiry.mark_closing(session);
+            // Preparing the close marks the session closing (so it is not expired
+            // twice); marking it here first made prep refuse the close.
             self.write(session, replication::WriteOp::Expire, Origin::None);
         }
         if now.duration_since(self.last_sweep)

@@ -145,11 +145,6 @@ impl Replication {
         }
     }
 
-    /// Whether this member hands writes (and syncs) to a leader.
-    pub(super) fn forwards(&self) -> bool {
-        self.links.is_some() && !self.leads()
-    }
-
     /// Notes client activity on a session, for the leader's expiry.
     pub(super) fn touched(&mut self, session: i64) {
         if !self.leads() && self.links.is_some() {
