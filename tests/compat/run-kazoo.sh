@@ -99,7 +99,31 @@ if [ ! -f "$ROOKERY_COMPAT_RESULTS" ]; then
     echo "${summary:-run-kazoo: pytest printed no summary}"
     die "pytest wrote no results (exit code $rc)"
 fi
-"$VENV/bin/python" "$HERE/check_expected.py" "$ROOKERY_COMPAT_RESULTS" "$EXPECTED_FAILURES"
+check_out=$("$VENV/bin/python" "$HERE/check_expected.py" "$ROOKERY_COMPAT_RESULTS" "$EXPECTED_FAILURES")
 check=$?
+echo "$check_out"
 echo "$summary"
+if [ "$check" -ne 0 ]; then
+    # A failure of a test listed in client-races.txt (it tests kazoo's own client code
+    # and races with the process's other threads) gets one rerun on its own; every
+    # other problem stands.
+    mapfile -t unexpected < <(sed -n 's/^UNEXPECTED FAILURE: //p' <<<"$check_out")
+    other=$(grep -vE '^(UNEXPECTED FAILURE: |---- |failed: |  )' <<<"$check_out" | grep -v '^expected-failures check' || true)
+    races=$(grep -v '^#' "$HERE/client-races.txt" | sed 's/ .*//' | grep . || true)
+    rerun=()
+    for t in "${unexpected[@]}"; do
+        if grep -qxF "$t" <<<"$races"; then rerun+=("$t"); else rerun=(); break; fi
+    done
+    if [ "${#unexpected[@]}" -gt 0 ] && [ "${#rerun[@]}" -eq "${#unexpected[@]}" ] && [ -z "$other" ]; then
+        echo "run-kazoo: rerunning client-only racy test(s) on their own: ${rerun[*]}"
+        if ROOKERY_COMPAT_RESULTS="$OUT/rerun.json" "$VENV/bin/python" -m pytest -p rookery_plugin -p no:cacheprovider --color=no -q \
+            --timeout "$PYTEST_TIMEOUT" "${rerun[@]}" >>"$PYTEST_LOG.rerun" 2>&1; then
+            echo "run-kazoo: they pass on their own (see client-races.txt); accepted"
+            check=0
+        else
+            tail -n 20 "$PYTEST_LOG.rerun"
+            echo "run-kazoo: they fail on their own too"
+        fi
+    fi
+fi
 exit $check
