@@ -86,3 +86,26 @@ fn isolated_leader_with_clients_on_both_sides() {
     );
     assert_valid(&o);
 }
+
+/// Clients cut off from their member: shorter than the session timeout, the
+/// sessions live on; longer, the pinned client's session expires, its close is
+/// in the log before anything else of it, and its ephemerals are gone.
+#[test]
+fn clients_cut_off_shorter_and_longer_than_their_session_timeout() {
+    let o = scenarios::clients_cut_off();
+    let verdict = history::check(&o.history, &o.logs);
+    assert!(
+        verdict.expired_sessions >= 1,
+        "the long cut should have expired the pinned client's session"
+    );
+    let short_cut_sessions_lived = o
+        .history
+        .iter()
+        .filter(|op| op.client == 0)
+        .all(|op| op.kind != Kind::Expired);
+    assert!(
+        short_cut_sessions_lived,
+        "a cut shorter than the timeout expired a session"
+    );
+    assert_valid(&o);
+}

@@ -33,11 +33,14 @@ pub enum Kind {
     GetData,
     /// closeSession: its Txn removes the session's ephemerals.
     Close,
+    /// Not a request: the client learned its session had expired (the server
+    /// refused to reattach it). Its close must be in the log.
+    Expired,
 }
 
 impl Kind {
     pub fn is_write(self) -> bool {
-        self != Kind::GetData
+        !matches!(self, Kind::GetData | Kind::Expired)
     }
 }
 
@@ -163,8 +166,8 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             Kind::SetData => session.set_data(&path, &value, -1),
             Kind::Delete => session.delete(&path, -1),
             Kind::GetData => session.get_data(&path, false),
-            // Closing ends the loop (below), never picked here.
-            Kind::Close => break,
+            // Closing ends the loop (below), and expiry is observed, never picked here.
+            Kind::Close | Kind::Expired => break,
         };
         let mut op = Op {
             client,
@@ -189,13 +192,19 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             }
             Err(Failure::Indeterminate(_)) => {
                 ops.push(op);
-                let patience = Duration::from_millis(w.session_timeout_ms as u64 * 3);
-                if session.reconnect(patience).is_err() {
-                    return ops;
+                let patience = Duration::from_millis(w.session_timeout_ms as u64 * 4);
+                match session.reconnect(patience) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotConnected => {
+                        ops.push(expired(client, session.session_id, epoch));
+                        return ops;
+                    }
+                    Err(_) => return ops,
                 }
             }
             Err(Failure::Expired) => {
                 ops.push(op);
+                ops.push(expired(client, session.session_id, epoch));
                 return ops;
             }
         }
@@ -215,6 +224,20 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
     }
     ops.push(op);
     ops
+}
+
+/// The record of a client learning its session expired.
+fn expired(client: usize, session: i64, epoch: Instant) -> Op {
+    let at = epoch.elapsed().as_nanos() as u64;
+    Op {
+        client,
+        session,
+        kind: Kind::Expired,
+        path: String::new(),
+        value: Vec::new(),
+        invoked: at,
+        returned: None,
+    }
 }
 
 // ------------------------------------------------------------------ the checker
@@ -365,6 +388,8 @@ pub struct Verdict {
     pub reads: usize,
     pub indeterminate: usize,
     pub txns: usize,
+    /// Sessions a client found expired.
+    pub expired_sessions: usize,
 }
 
 const NO_NODE: i32 = -101;
@@ -415,6 +440,31 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
         collect_values(&e.json, &mut applied_values);
     }
     for op in history {
+        if op.kind == Kind::Expired {
+            v.expired_sessions += 1;
+            let closed = reference.iter().find(|e| {
+                e.session == op.session && e.json["type"].as_str() == Some("close_session")
+            });
+            match closed {
+                None => p.push(format!(
+                    "session 0x{:x} was refused as expired, but no closeSession for it is in the log",
+                    op.session
+                )),
+                Some(close) => {
+                    let later = history.iter().find(|o| {
+                        o.session == op.session
+                            && o.returned.as_ref().is_some_and(|(_, r)| r.zxid > close.zxid)
+                    });
+                    if let Some(o) = later {
+                        p.push(format!(
+                            "session 0x{:x} was closed at 0x{:x} but answered {:?} of {} after it",
+                            op.session, close.zxid, o.kind, o.path
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
         let Some((_, r)) = &op.returned else {
             if op.kind.is_write() {
                 v.indeterminate += 1;
@@ -477,7 +527,7 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
             Kind::SetData => "set_data",
             Kind::Delete => "delete",
             Kind::Close => "close_session",
-            Kind::GetData => "",
+            Kind::GetData | Kind::Expired => "",
         };
         let matches = ty == expected_type
             && (op.kind == Kind::Close

@@ -170,3 +170,35 @@ pub fn isolated_leader() -> Outcome {
     std::thread::sleep(Duration::from_secs(2));
     finish(ensemble, running.stop())
 }
+
+/// Every client reaches its member through a proxy. Member 0's proxy is cut for
+/// less than the session timeout (its sessions must survive), then member 1's for
+/// much longer (its pinned client's session must expire, and be closed in the log).
+pub fn clients_cut_off() -> Outcome {
+    use crate::proxy::Proxy;
+    let ensemble = Ensemble::start_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    let proxies: Vec<Proxy> = ensemble
+        .members
+        .iter()
+        .map(|m| Proxy::start("127.0.0.1:0".parse().expect("an address"), m.addr()))
+        .collect();
+    let mut w = workload(&ensemble);
+    w.members = proxies.iter().map(Proxy::addr).collect();
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    // Shorter than the 6 s session timeout: nothing expires.
+    proxies[0].blackhole(Direction::Both);
+    std::thread::sleep(Duration::from_secs(2));
+    proxies[0].heal();
+    std::thread::sleep(Duration::from_secs(2));
+    // Three timeouts: member 1's pinned client comes back to an expired session.
+    proxies[1].blackhole(Direction::Both);
+    std::thread::sleep(Duration::from_secs(18));
+    proxies[1].heal();
+    std::thread::sleep(Duration::from_secs(4));
+    let history = running.stop();
+    drop(proxies);
+    finish(ensemble, history)
+}
