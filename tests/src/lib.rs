@@ -324,6 +324,20 @@ impl Member {
         self.note("SIGKILL");
     }
 
+    /// SIGSTOP: the process freezes (a long GC pause, a stalled VM) until `resume`.
+    pub fn pause(&mut self) {
+        let child = self.child.as_ref().expect("pause: member is not running");
+        signal(child, libc::SIGSTOP);
+        self.note("SIGSTOP");
+    }
+
+    /// SIGCONT after `pause`.
+    pub fn resume(&mut self) {
+        let child = self.child.as_ref().expect("resume: member is not running");
+        signal(child, libc::SIGCONT);
+        self.note("SIGCONT");
+    }
+
     /// SIGTERM and wait for the process to exit (it is SIGKILLed and the test
     /// fails if it has not exited after a generous guard period).
     pub fn terminate(&mut self) -> ExitStatus {

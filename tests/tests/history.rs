@@ -109,3 +109,30 @@ fn clients_cut_off_shorter_and_longer_than_their_session_timeout() {
     );
     assert_valid(&o);
 }
+
+/// The leader frozen past syncLimit, then woken: the others elected a new leader,
+/// and the zombie acknowledged nothing alone.
+#[test]
+fn paused_leader_acknowledges_nothing_alone() {
+    let o = scenarios::paused_leader();
+    assert!(
+        o.epochs >= 2,
+        "no new leader was elected while the old one was frozen"
+    );
+    assert_valid(&o);
+}
+
+/// Nothing reaches the leader, though its own messages go out.
+#[test]
+fn one_way_cut_to_the_leader() {
+    let o = scenarios::one_way_cut_to_the_leader();
+    assert!(o.epochs >= 2, "the deaf leader should have been replaced");
+    assert_valid(&o);
+}
+
+/// A random member cut off both ways every few seconds.
+#[test]
+fn random_minority_partitions() {
+    let o = scenarios::random_partitions();
+    assert_valid(&o);
+}

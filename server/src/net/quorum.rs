@@ -2,9 +2,12 @@
 //! logic. Links are one-directional: each member dials every peer and only writes
 //! on that connection, and only reads on the connections peers dialled to it.
 //!
-//! Wire format: every frame is `u32 length | u32 crc32c(payload) | payload`, all
-//! big-endian; the first frame on a connection is the hello (`HELLO_MAGIC` then
-//! the dialler's id as a u64). A length above `max_frame`, a checksum mismatch, an
+//! Wire format: every frame is `u32 length | u32 checksum | payload`, all
+//! big-endian, where the checksum is crc32c over the frame's sequence number on
+//! its connection (u64, from 0) followed by the payload: a frame lost from the
+//! middle of a connection (a middlebox that swallows bytes and carries on) fails
+//! the next frame's checksum instead of going unnoticed. The first frame on a
+//! connection is the hello (`HELLO_MAGIC` then the dialler's id as a u64). A length above `max_frame`, a checksum mismatch, an
 //! unknown peer id or a bad hello closes that connection; nothing here panics on
 //! what a socket delivers.
 //!
@@ -251,10 +254,15 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-fn frame_header(payload: &[u8]) -> [u8; HEADER_LEN] {
+/// The checksum of the frame numbered `seq` on its connection.
+fn frame_checksum(seq: u64, payload: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&seq.to_be_bytes()), payload)
+}
+
+fn frame_header(seq: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&(payload.len() as u32).to_be_bytes());
-    h[4..].copy_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+    h[4..].copy_from_slice(&frame_checksum(seq, payload).to_be_bytes());
     h
 }
 
@@ -286,10 +294,11 @@ enum FrameError {
     Io(#[from] std::io::Error),
 }
 
-/// Reads one frame; `None` is a clean end of stream between frames.
+/// Reads frame number `seq`; `None` is a clean end of stream between frames.
 async fn read_frame<R: AsyncRead + Unpin>(
     rd: &mut R,
     max: usize,
+    seq: u64,
 ) -> Result<Option<Bytes>, FrameError> {
     let mut header = [0u8; HEADER_LEN];
     let mut filled = 0;
@@ -313,7 +322,7 @@ async fn read_frame<R: AsyncRead + Unpin>(
             FrameError::Io(e)
         }
     })?;
-    let actual = crc32c::crc32c(&payload);
+    let actual = frame_checksum(seq, &payload);
     if actual != expected {
         return Err(FrameError::Checksum { expected, actual });
     }
@@ -426,7 +435,7 @@ async fn inbound(
 ) {
     let _ = stream.set_nodelay(true);
     let mut rd = BufReader::with_capacity(64 * 1024, stream);
-    let peer = match timeout(HELLO_TIMEOUT, read_frame(&mut rd, HELLO_LEN)).await {
+    let peer = match timeout(HELLO_TIMEOUT, read_frame(&mut rd, HELLO_LEN, 0)).await {
         Ok(Ok(Some(hello))) => match parse_hello(&hello) {
             Some(id) if known.contains(&id) => id,
             Some(id) => {
@@ -451,9 +460,11 @@ async fn inbound(
     let kill = Arc::new(Notify::new());
     registry.register(peer, conn, kill.clone());
     tracing::debug!(peer, %addr, "inbound member link up");
+    let mut seq = 0u64;
     loop {
+        seq += 1;
         let frame = tokio::select! {
-            f = read_frame(&mut rd, max_frame) => f,
+            f = read_frame(&mut rd, max_frame, seq) => f,
             _ = kill.notified() => return,
         };
         match frame {
@@ -514,7 +525,7 @@ impl Outbound {
         let mut stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
         let hello = hello_payload(self.my_id);
-        let mut frame = frame_header(&hello).to_vec();
+        let mut frame = frame_header(0, &hello).to_vec();
         frame.extend_from_slice(&hello);
         stream.write_all(&frame).await?;
         Ok(stream)
@@ -592,6 +603,8 @@ impl Outbound {
         let (mut rd, wr) = stream.into_split();
         let mut wr = BufWriter::with_capacity(64 * 1024, wr);
         let mut probe = [0u8; 1];
+        // The hello was frame 0 of this connection.
+        let mut seq = 0u64;
         loop {
             let first = tokio::select! {
                 r = rd.read(&mut probe) => {
@@ -611,6 +624,7 @@ impl Outbound {
             };
             let max_frame = self.max_frame;
             let rx = &mut self.rx;
+            let seq = &mut seq;
             let batch = async {
                 let mut next = Some(first);
                 let mut written = 0usize;
@@ -619,7 +633,8 @@ impl Outbound {
                         tracing::error!(len = p.len(), max_frame, "payload over the frame limit");
                         return Err(format!("a {}-byte payload exceeds max_frame", p.len()));
                     }
-                    wr.write_all(&frame_header(&p))
+                    *seq += 1;
+                    wr.write_all(&frame_header(*seq, &p))
                         .await
                         .map_err(|e| e.to_string())?;
                     wr.write_all(&p).await.map_err(|e| e.to_string())?;
@@ -840,8 +855,8 @@ mod tests {
         (node(1, &addrs, max_frame).await, holder)
     }
 
-    fn raw_frame(payload: &[u8]) -> Vec<u8> {
-        let mut f = frame_header(payload).to_vec();
+    fn raw_frame(seq: u64, payload: &[u8]) -> Vec<u8> {
+        let mut f = frame_header(seq, payload).to_vec();
         f.extend_from_slice(payload);
         f
     }
@@ -849,8 +864,10 @@ mod tests {
     /// Dials `node` as member `id` and checks that a frame gets through.
     async fn raw_peer(node: &mut Node, id: u64) -> TcpStream {
         let mut s = TcpStream::connect(node.net.local_addr()).await.unwrap();
-        s.write_all(&raw_frame(&hello_payload(id))).await.unwrap();
-        s.write_all(&raw_frame(b"hello there")).await.unwrap();
+        s.write_all(&raw_frame(0, &hello_payload(id)))
+            .await
+            .unwrap();
+        s.write_all(&raw_frame(1, b"hello there")).await.unwrap();
         assert_eq!(
             next_event(&mut node.rx).await,
             LinkEvent::Frame {
@@ -873,7 +890,7 @@ mod tests {
     async fn an_oversized_frame_closes_the_link_and_is_lost() {
         let (mut n, holder) = lone_member(1024).await;
         let mut s = raw_peer(&mut n, 2).await;
-        let mut header = frame_header(&[0u8; 1025]).to_vec();
+        let mut header = frame_header(2, &[0u8; 1025]).to_vec();
         header.extend_from_slice(&[0u8; 100]);
         s.write_all(&header).await.unwrap();
         assert_eq!(next_event(&mut n.rx).await, LinkEvent::Lost { peer: 2 });
@@ -886,10 +903,34 @@ mod tests {
     async fn a_bad_checksum_closes_the_link_and_is_lost() {
         let (mut n, holder) = lone_member(1024).await;
         let mut s = raw_peer(&mut n, 2).await;
-        let mut f = raw_frame(b"some payload");
+        let mut f = raw_frame(2, b"some payload");
         let last = f.len() - 1;
         f[last] ^= 0x40;
         s.write_all(&f).await.unwrap();
+        assert_eq!(next_event(&mut n.rx).await, LinkEvent::Lost { peer: 2 });
+        closed_by_other_side(&mut s).await;
+        n.net.shutdown().await;
+        holder.abort();
+    }
+
+    /// Regression (found by the history checker with random partitions through a
+    /// proxy that swallows bytes and keeps the connection): whole frames lost from
+    /// the middle of a connection went unnoticed, and members applied different
+    /// histories. Now the next frame fails its checksum and the link is lost.
+    #[tokio::test]
+    async fn a_frame_missing_from_the_middle_closes_the_link_and_is_lost() {
+        let (mut n, holder) = lone_member(1024).await;
+        let mut s = raw_peer(&mut n, 2).await;
+        s.write_all(&raw_frame(2, b"two")).await.unwrap();
+        assert_eq!(
+            next_event(&mut n.rx).await,
+            LinkEvent::Frame {
+                from: 2,
+                payload: Bytes::from_static(b"two")
+            }
+        );
+        // Frame 3 never arrives; frame 4 is intact in itself.
+        s.write_all(&raw_frame(4, b"four")).await.unwrap();
         assert_eq!(next_event(&mut n.rx).await, LinkEvent::Lost { peer: 2 });
         closed_by_other_side(&mut s).await;
         n.net.shutdown().await;
@@ -900,9 +941,9 @@ mod tests {
     async fn strangers_and_bad_hellos_are_closed_without_events() {
         let (mut n, holder) = lone_member(1024).await;
         for bad in [
-            raw_frame(&hello_payload(99)),
-            raw_frame(&hello_payload(1)),
-            raw_frame(b"GET / HTTP/1.1"),
+            raw_frame(0, &hello_payload(99)),
+            raw_frame(0, &hello_payload(1)),
+            raw_frame(0, b"GET / HTTP/1.1"),
             b"ruok".to_vec(),
         ] {
             let mut s = TcpStream::connect(n.net.local_addr()).await.unwrap();
@@ -929,8 +970,10 @@ mod tests {
     /// Like `raw_peer`, when the old connection's `Lost` comes first.
     async fn raw_peer_after_lost(node: &mut Node, id: u64) -> TcpStream {
         let mut s = TcpStream::connect(node.net.local_addr()).await.unwrap();
-        s.write_all(&raw_frame(&hello_payload(id))).await.unwrap();
-        s.write_all(&raw_frame(b"again")).await.unwrap();
+        s.write_all(&raw_frame(0, &hello_payload(id)))
+            .await
+            .unwrap();
+        s.write_all(&raw_frame(1, b"again")).await.unwrap();
         assert_eq!(next_event(&mut node.rx).await, LinkEvent::Lost { peer: id });
         assert_eq!(
             next_event(&mut node.rx).await,
@@ -942,8 +985,8 @@ mod tests {
         s
     }
 
-    async fn read_raw_frame(s: &mut TcpStream) -> Bytes {
-        timeout(GUARD, read_frame(s, 1 << 20))
+    async fn read_raw_frame(s: &mut TcpStream, seq: u64) -> Bytes {
+        timeout(GUARD, read_frame(s, 1 << 20, seq))
             .await
             .expect("no frame in time")
             .expect("bad frame")
@@ -957,12 +1000,12 @@ mod tests {
         let mut n = node(1, &addrs, 1024).await;
 
         let (mut s, _) = timeout(GUARD, peer.accept()).await.unwrap().unwrap();
-        assert_eq!(parse_hello(&read_raw_frame(&mut s).await), Some(1));
+        assert_eq!(parse_hello(&read_raw_frame(&mut s, 0).await), Some(1));
         for p in [&b"a"[..], b"b", b"", b"c"] {
             n.net.send(2, Bytes::copy_from_slice(p));
         }
-        for p in [&b"a"[..], b"b", b"", b"c"] {
-            assert_eq!(&read_raw_frame(&mut s).await[..], p);
+        for (seq, p) in [&b"a"[..], b"b", b"", b"c"].into_iter().enumerate() {
+            assert_eq!(&read_raw_frame(&mut s, seq as u64 + 1).await[..], p);
         }
 
         drop(s);
@@ -970,9 +1013,9 @@ mod tests {
 
         // It redials; what is sent once the new connection is up flows again.
         let (mut s, _) = timeout(GUARD, peer.accept()).await.unwrap().unwrap();
-        assert_eq!(parse_hello(&read_raw_frame(&mut s).await), Some(1));
+        assert_eq!(parse_hello(&read_raw_frame(&mut s, 0).await), Some(1));
         n.net.send(2, Bytes::from_static(b"d"));
-        assert_eq!(&read_raw_frame(&mut s).await[..], b"d");
+        assert_eq!(&read_raw_frame(&mut s, 1).await[..], b"d");
         assert!(n.rx.try_recv().is_err(), "one Lost per broken connection");
 
         // A payload over max_frame is never sent: the link breaks and is reported.
@@ -1003,7 +1046,7 @@ mod tests {
         let addrs = BTreeMap::from([(1, free_addr()), (2, peer.local_addr().unwrap())]);
         let n = node(1, &addrs, 1024).await;
         let (mut s, _) = timeout(GUARD, peer.accept()).await.unwrap().unwrap();
-        assert_eq!(parse_hello(&read_raw_frame(&mut s).await), Some(1));
+        assert_eq!(parse_hello(&read_raw_frame(&mut s, 0).await), Some(1));
         let listen = n.net.local_addr();
         drop(n);
         closed_by_other_side(&mut s).await;

@@ -202,3 +202,82 @@ pub fn clients_cut_off() -> Outcome {
     drop(proxies);
     finish(ensemble, history)
 }
+
+/// The leader frozen (SIGSTOP) past syncLimit while clients keep writing, then
+/// resumed: the majority has moved on, and the woken "zombie" leader must not
+/// acknowledge anything on its own.
+pub fn paused_leader() -> Outcome {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    ensemble.members[leader].pause();
+    // syncLimit is 5 ticks of 2 s: well past it, the others elect a new leader.
+    let new_leader = wait_leader(&ensemble, Some(leader));
+    assert_ne!(new_leader, leader);
+    std::thread::sleep(Duration::from_secs(3));
+    ensemble.members[leader].resume();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ensemble.mode(leader).as_deref() != Some("follower") {
+        assert!(
+            Instant::now() < deadline,
+            "the woken leader never came back as a follower"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// The leader hears nothing from the others (a one-way cut: its messages still
+/// arrive): it loses its quorum of acks and steps down, and the rest go on.
+pub fn one_way_cut_to_the_leader() -> Outcome {
+    let ensemble = Ensemble::start_proxied_with(3, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    // Links *into* the leader carry nothing; links out of it still work.
+    for ((_, to), p) in ensemble.links.iter() {
+        if *to == leader {
+            p.blackhole(Direction::Forward);
+        }
+    }
+    wait_leader(&ensemble, Some(leader));
+    std::thread::sleep(Duration::from_secs(3));
+    for p in ensemble.links_of(leader) {
+        p.heal();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    finish(ensemble, running.stop())
+}
+
+/// Random halves: every few seconds a random member is cut off both ways (a
+/// minority of one in three), healed before the next cut.
+pub fn random_partitions() -> Outcome {
+    let ensemble = Ensemble::start_proxied_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    let mut seed = 0x5eed_u64;
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_secs(2));
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let cut = (seed % 3) as usize;
+        for p in ensemble.links_of(cut) {
+            p.blackhole(Direction::Both);
+        }
+        std::thread::sleep(Duration::from_secs(3));
+        for p in ensemble.links_of(cut) {
+            p.heal();
+        }
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    finish(ensemble, running.stop())
+}
