@@ -43,4 +43,8 @@ fn zab_survives_random_faults() {
         total.crashes > seeds && total.epochs > seeds,
         "too few crashes or elections: {total:?}"
     );
+    assert!(
+        total.silent_losses > seeds / 10,
+        "proposals were hardly ever lost silently: {total:?}"
+    );
 }

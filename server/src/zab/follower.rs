@@ -3,7 +3,7 @@
 //! epoch, then the ACK of NEWLEADER.
 
 use super::mutants::{self, Mutant};
-use super::{Action, Entry, Msg, PeerId, Phase, SyncKind, Zab};
+use super::{epoch_of, Action, Entry, Msg, PeerId, Phase, SyncKind, Zab};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -143,11 +143,19 @@ impl Zab {
                 Stage::PersistingSync { .. } | Stage::AwaitingUpToDate | Stage::Broadcast,
                 Msg::Proposal(entry),
             ) => {
-                if entry.zxid <= self.log.last() {
+                // A leader's proposals are contiguous: the next counter of the same
+                // epoch, or the first of a later one. Anything else means messages
+                // went missing on the way; resync rather than log a gap.
+                let last = self.log.last();
+                let next_in_epoch =
+                    epoch_of(entry.zxid) == epoch_of(last) && entry.zxid == last + 1;
+                let first_of_later =
+                    epoch_of(entry.zxid) > epoch_of(last) && entry.zxid & 0xffff_ffff == 1;
+                if !(next_in_epoch || first_of_later) {
                     tracing::warn!(
-                        zxid = entry.zxid,
-                        last = self.log.last(),
-                        "proposal out of order"
+                        zxid = format!("0x{:x}", entry.zxid),
+                        last = format!("0x{last:x}"),
+                        "proposal out of order; going back to election"
                     );
                     self.start_election();
                     return;
@@ -173,6 +181,17 @@ impl Zab {
                 Stage::PersistingSync { .. } | Stage::AwaitingUpToDate | Stage::Broadcast,
                 Msg::Commit { zxid },
             ) => {
+                // Commits follow their proposals on the same link: one past what is
+                // logged here means a proposal went missing.
+                if zxid > self.log.last() {
+                    tracing::warn!(
+                        zxid = format!("0x{zxid:x}"),
+                        last = format!("0x{:x}", self.log.last()),
+                        "commit of a proposal never received; going back to election"
+                    );
+                    self.start_election();
+                    return;
+                }
                 if let Some(f) = self.follower() {
                     f.commit_seen = f.commit_seen.max(zxid);
                 }

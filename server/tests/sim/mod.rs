@@ -90,6 +90,8 @@ pub struct Stats {
     pub snaps: u64,
     pub crashes: u64,
     pub epochs: u64,
+    /// Proposals that vanished from a link that stayed up.
+    pub silent_losses: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -101,6 +103,7 @@ impl std::ops::AddAssign for Stats {
         self.snaps += o.snaps;
         self.crashes += o.crashes;
         self.epochs += o.epochs;
+        self.silent_losses += o.silent_losses;
     }
 }
 
@@ -586,11 +589,32 @@ impl Sim {
                     self.start(id);
                 }
             }
-            990..=994 => {
+            990..=993 => {
                 let a = self.random_node();
                 let b = self.random_node();
                 if a != b {
                     self.break_link(a, b);
+                }
+            }
+            994 => {
+                // A proposal vanishes while its link stays up. The member links
+                // make this impossible (frames are numbered), but ZAB must stay safe
+                // even so: the follower sees the gap and resyncs.
+                let links: Vec<(PeerId, PeerId)> = self
+                    .links
+                    .iter()
+                    .filter(|(_, q)| q.iter().any(|(m, _)| matches!(m, Msg::Proposal(_))))
+                    .map(|(k, _)| *k)
+                    .collect();
+                if !links.is_empty() {
+                    let link = links[self.rng.random_range(0..links.len())];
+                    if let Some(q) = self.links.get_mut(&link) {
+                        if let Some(at) = q.iter().position(|(m, _)| matches!(m, Msg::Proposal(_)))
+                        {
+                            q.remove(at);
+                            self.stats.silent_losses += 1;
+                        }
+                    }
                 }
             }
             _ => {
