@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod core;
 pub mod endpoints;
+pub mod failpoints;
 pub mod logdump;
 pub mod net;
 pub mod prep;
@@ -40,6 +41,7 @@ pub enum ServerError {
 /// servers) until `shutdown` turns true.
 pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<(), ServerError> {
     let cfg = Arc::new(cfg);
+    failpoints::init(cfg.my_id.unwrap_or(0));
     let metrics = Arc::new(rookery_metrics::Metrics::new());
     let store = Arc::new(storage::Storage::open(&cfg.storage_dir())?);
     let loading = std::time::Instant::now();

@@ -49,3 +49,25 @@ fn each_mutant_is_caught() {
         "nothing caught acknowledged closes without a closeSession Txn: {found:?}"
     );
 }
+
+/// Crashes at the protocol points where real ZooKeeper lost data (a test build
+/// with the `failpoints` feature): the history stays valid.
+#[test]
+fn crashes_at_failpoints_lose_nothing() {
+    let bin = std::env::var_os("ROOKERY_MUTANT_BIN").expect(
+        "ROOKERY_MUTANT_BIN must name a rookery built with `--features mutants,failpoints`",
+    );
+    std::env::set_var("ROOKERY_BIN", bin);
+    std::env::remove_var("ROOKERY_MUTANT");
+    for failpoint in [
+        "follower_sync_before_persist",
+        "follower_before_current_epoch",
+    ] {
+        let o = scenarios::follower_crashes_at(failpoint);
+        let found = problems(&o);
+        assert!(found.is_empty(), "{failpoint}: {found:#?}");
+    }
+    let o = scenarios::leader_crashes_before_commit();
+    let found = problems(&o);
+    assert!(found.is_empty(), "leader_before_commit: {found:#?}");
+}

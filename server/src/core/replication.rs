@@ -414,6 +414,9 @@ impl Core {
     fn carry_out(&mut self, action: Action) {
         match action {
             Action::Persist(entries) => {
+                if self.repl.zab.state() != PeerState::Leading && !self.repl.zab.is_serving() {
+                    crate::failpoints::hit("follower_sync_before_persist");
+                }
                 let mut encoded = Vec::with_capacity(entries.len());
                 let mut sizes = Vec::with_capacity(entries.len());
                 let mut created = Vec::with_capacity(entries.len());
@@ -450,12 +453,18 @@ impl Core {
                 );
             }
             Action::SetCurrentEpoch(epoch) => {
+                if self.repl.zab.state() != PeerState::Leading {
+                    crate::failpoints::hit("follower_before_current_epoch");
+                }
                 self.barrier(
                     "writing currentEpoch",
                     Box::new(move |s| s.set_current_epoch(epoch)),
                 );
             }
             Action::Commit(upto) => {
+                if self.repl.leads() && self.repl.zab.is_serving() {
+                    crate::failpoints::hit("leader_before_commit");
+                }
                 self.observe_commit(upto);
                 self.apply_upto(upto)
             }

@@ -247,6 +247,7 @@ impl Storage {
             batch.put_cf(state, node_key(path), seal(&node.encoded()));
             if batch.size_in_bytes() >= INSTALL_BATCH_BYTES {
                 self.write(std::mem::take(&mut batch), false)?;
+                crate::failpoints::hit("snap_install_midway");
             }
         }
         let delta = StateDelta {

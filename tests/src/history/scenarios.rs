@@ -281,3 +281,98 @@ pub fn random_partitions() -> Outcome {
     std::thread::sleep(Duration::from_secs(3));
     finish(ensemble, running.stop())
 }
+
+/// A follower restarted with a failpoint armed (a test build with the
+/// `failpoints` feature, ROOKERY_BIN): it crashes at that point of its sync,
+/// comes back without it, and nothing acknowledged is lost.
+pub fn follower_crashes_at(failpoint: &str) -> Outcome {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let follower = (leader + 1) % 3;
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    ensemble.members[follower].kill9();
+    std::thread::sleep(Duration::from_secs(1));
+    crash_on_restart(&mut ensemble, follower, failpoint);
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// Every member restarts with `leader_before_commit` armed: whoever leads crashes
+/// holding a quorum of acks, before committing; then all restart clean.
+pub fn leader_crashes_before_commit() -> Outcome {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    let w = workload(&ensemble);
+    super::prepare(&w).expect("prepare the workload's nodes");
+    let running = super::start(&w);
+    std::thread::sleep(Duration::from_secs(2));
+    for m in ensemble.members.iter_mut() {
+        m.kill9();
+    }
+    std::env::set_var("ROOKERY_FAILPOINT", "leader_before_commit");
+    for m in ensemble.members.iter_mut() {
+        m.restart_unready();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let crashed = loop {
+        if let Some(i) = (0..3).find(|i| !ensemble.members[*i].is_running()) {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader crashed at leader_before_commit"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::env::remove_var("ROOKERY_FAILPOINT");
+    let status = ensemble.members[crashed].wait_exit(Duration::from_secs(5));
+    assert!(status.is_some_and(|s| !s.success()), "{status:?}");
+    let log = std::fs::read_to_string(ensemble.members[crashed].dir().join("member.log"))
+        .unwrap_or_default();
+    assert!(
+        log.contains("failpoint leader_before_commit hit"),
+        "member {} exited, but not at the failpoint:\n{}",
+        crashed + 1,
+        ensemble.members[crashed].log_tail()
+    );
+    for (i, m) in ensemble.members.iter_mut().enumerate() {
+        if i != crashed {
+            m.kill9();
+        }
+    }
+    for m in ensemble.members.iter_mut() {
+        m.restart_unready();
+    }
+    for m in ensemble.members.iter_mut() {
+        m.wait_serving();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// Restarts member `index` with `failpoint` armed until it crashes there (it
+/// must, within 30 s), then restarts it clean and waits until it serves.
+fn crash_on_restart(ensemble: &mut Ensemble, index: usize, failpoint: &str) {
+    let id = index + 1;
+    std::env::set_var("ROOKERY_FAILPOINT", format!("{failpoint}@{id}"));
+    ensemble.members[index].restart_unready();
+    let status = ensemble.members[index].wait_exit(Duration::from_secs(30));
+    std::env::remove_var("ROOKERY_FAILPOINT");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "member {id} did not crash at {failpoint}: {status:?}\n{}",
+        ensemble.members[index].log_tail()
+    );
+    let log = std::fs::read_to_string(ensemble.members[index].dir().join("member.log"))
+        .unwrap_or_default();
+    assert!(
+        log.contains(&format!("failpoint {failpoint} hit")),
+        "member {id} exited, but not at {failpoint}:\n{}",
+        ensemble.members[index].log_tail()
+    );
+    ensemble.members[index].restart_unready();
+    ensemble.members[index].wait_serving();
+}
