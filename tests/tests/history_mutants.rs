@@ -71,3 +71,61 @@ fn crashes_at_failpoints_lose_nothing() {
     let found = problems(&o);
     assert!(found.is_empty(), "leader_before_commit: {found:#?}");
 }
+
+/// A learner killed half-way through writing a SNAP (after its first 4 MB batch)
+/// starts empty and clean, gets the SNAP again and ends with the same tree.
+#[test]
+fn a_crash_mid_snap_install_recovers() {
+    use rookery_tests::ensemble::Ensemble;
+    use rookery_tests::history::client::SessionClient;
+    use std::time::Duration;
+    let bin = std::env::var_os("ROOKERY_MUTANT_BIN")
+        .expect("ROOKERY_MUTANT_BIN must name a rookery built with `--features failpoints`");
+    std::env::set_var("ROOKERY_BIN", bin);
+    std::env::remove_var("ROOKERY_MUTANT");
+    let mut ensemble = Ensemble::start_with(3, vec![("commitLogCount".into(), "10".into())]);
+    let leader = scenarios::wait_leader(&ensemble, None);
+    let down = (leader + 1) % 3;
+    ensemble.members[down].kill9();
+    let members: Vec<_> = ensemble.members.iter().map(|m| m.addr()).collect();
+    let mut c = SessionClient::open(members, leader, true, 30_000).expect("open a session");
+    let big = vec![b'z'; 45_000];
+    let made = c
+        .create("/big", b"", false)
+        .unwrap_or_else(|_| panic!("create /big"));
+    assert_eq!(made.err, 0);
+    // 6 MB of znodes: more than one install batch.
+    for i in 0..140 {
+        let r = c
+            .create(&format!("/big/n{i:03}"), &big, false)
+            .unwrap_or_else(|_| panic!("create /big/n{i:03}"));
+        assert_eq!(r.err, 0);
+    }
+    let id = down + 1;
+    std::env::set_var("ROOKERY_FAILPOINT", format!("snap_install_midway@{id}"));
+    ensemble.members[down].restart_unready();
+    let status = ensemble.members[down].wait_exit(Duration::from_secs(60));
+    std::env::remove_var("ROOKERY_FAILPOINT");
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "member {id} did not crash mid-install: {status:?}\n{}",
+        ensemble.members[down].log_tail()
+    );
+    let log = std::fs::read_to_string(ensemble.members[down].dir().join("member.log"))
+        .unwrap_or_default();
+    assert!(
+        log.contains("failpoint snap_install_midway hit"),
+        "{}",
+        ensemble.members[down].log_tail()
+    );
+    ensemble.members[down].restart_unready();
+    ensemble.members[down].wait_serving();
+    let log = std::fs::read_to_string(ensemble.members[down].dir().join("member.log"))
+        .unwrap_or_default();
+    assert!(
+        log.contains("a snapshot install was cut short"),
+        "the restart did not notice the half-written install:\n{}",
+        ensemble.members[down].log_tail()
+    );
+    ensemble.assert_same_digest();
+}
