@@ -15,8 +15,15 @@ use bytes::{BufMut, Bytes, BytesMut};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// A ZAB message, or the last part of one sent in parts.
 const FRAME_ZAB: u8 = 0;
 const FRAME_SNAPSHOT_CHUNK: u8 = 1;
+/// A part of a ZAB message too large for one frame (a long DIFF); more follow.
+const FRAME_ZAB_PART: u8 = 2;
+/// Largest ZAB payload in one frame; larger messages go in parts.
+const ZAB_PART_BYTES: usize = 1 << 20;
+/// Largest ZAB message reassembled from parts; beyond it the link is dropped.
+const ZAB_MESSAGE_LIMIT: usize = 1 << 30;
 /// Size of one SNAP chunk.
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Bytes of SNAP chunks that may wait in one link's queue.
@@ -26,6 +33,8 @@ pub(super) struct Links {
     net: QuorumNet,
     /// Snapshot chunks received from each member, until installed.
     incoming: HashMap<PeerId, Assembler>,
+    /// Parts of a ZAB message received so far, by member.
+    parts: HashMap<PeerId, Vec<u8>>,
     /// SNAP streams under way, by learner.
     outflows: HashMap<PeerId, Arc<Outflow>>,
     /// Tells streams apart, so a learner never mixes chunks of two.
@@ -53,13 +62,13 @@ impl Outflow {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps `frame` for after the stream; false once the stream is over.
-    fn hold(&self, frame: Bytes) -> bool {
+    /// Keeps `frames` for after the stream, all or none; false once the stream is over.
+    fn hold(&self, frames: &[Bytes]) -> bool {
         let mut s = self.state();
         if s.finished || s.cancelled {
             return false;
         }
-        s.held.push(frame);
+        s.held.extend_from_slice(frames);
         true
     }
 
@@ -109,21 +118,39 @@ impl Links {
         Links {
             net,
             incoming: HashMap::new(),
+            parts: HashMap::new(),
             outflows: HashMap::new(),
             streams_started: 0,
         }
     }
 
     /// Sends a ZAB message, behind a SNAP stream to the same member if one is under way.
+    /// A message longer than `ZAB_PART_BYTES` (a DIFF of many entries) goes as
+    /// several frames, so no frame exceeds the links' limit.
     fn send_zab(&mut self, to: PeerId, msg: &Msg) {
-        let f = frame(FRAME_ZAB, &wire::encode(msg));
+        let encoded = wire::encode(msg);
+        let mut pieces = encoded.chunks(ZAB_PART_BYTES).peekable();
+        let mut frames = Vec::new();
+        if pieces.peek().is_none() {
+            frames.push(frame(FRAME_ZAB, &encoded));
+        }
+        while let Some(piece) = pieces.next() {
+            let tag = if pieces.peek().is_some() {
+                FRAME_ZAB_PART
+            } else {
+                FRAME_ZAB
+            };
+            frames.push(frame(tag, piece));
+        }
         if let Some(outflow) = self.outflows.get(&to) {
-            if outflow.hold(f.clone()) {
+            if outflow.hold(&frames) {
                 return;
             }
             self.outflows.remove(&to);
         }
-        self.net.send(to, f);
+        for f in frames {
+            self.net.send(to, f);
+        }
     }
 }
 
@@ -231,6 +258,7 @@ impl Core {
             LinkEvent::Lost { peer } => {
                 if let Some(links) = &mut self.repl.links {
                     links.incoming.remove(&peer);
+                    links.parts.remove(&peer);
                     if let Some(outflow) = links.outflows.remove(&peer) {
                         outflow.cancel();
                     }
@@ -245,20 +273,33 @@ impl Core {
             return;
         };
         match tag {
-            FRAME_ZAB => match wire::decode(body) {
-                Ok(msg) => {
-                    if !self.snapshot_ready_for(from, &msg) {
+            FRAME_ZAB_PART => {
+                if let Some(links) = &mut self.repl.links {
+                    let buffered = links.parts.entry(from).or_default();
+                    if buffered.len() + body.len() > ZAB_MESSAGE_LIMIT {
                         tracing::warn!(
                             from,
-                            "SNAP sync without the whole snapshot ahead of it; dropping the leader"
+                            "a member's message in parts exceeds 1 GiB; dropping it"
                         );
+                        links.parts.remove(&from);
                         self.zab_step(zab::Event::PeerLost(from));
                         return;
                     }
-                    self.zab_step(zab::Event::Message(from, msg))
+                    buffered.extend_from_slice(body);
                 }
-                Err(e) => tracing::warn!(from, error = %e, "undecodable message from a member"),
-            },
+            }
+            FRAME_ZAB => {
+                let whole = self
+                    .repl
+                    .links
+                    .as_mut()
+                    .and_then(|l| l.parts.remove(&from))
+                    .map(|mut head| {
+                        head.extend_from_slice(body);
+                        head
+                    });
+                self.on_zab_payload(from, whole.as_deref().unwrap_or(body));
+            }
             FRAME_SNAPSHOT_CHUNK => {
                 if let Some(links) = &mut self.repl.links {
                     let assembler = links.incoming.entry(from).or_default();
@@ -269,6 +310,24 @@ impl Core {
                 }
             }
             other => tracing::warn!(from, tag = other, "unknown frame from a member"),
+        }
+    }
+
+    /// One whole ZAB message from a member.
+    fn on_zab_payload(&mut self, from: PeerId, payload: &[u8]) {
+        match wire::decode(payload) {
+            Ok(msg) => {
+                if !self.snapshot_ready_for(from, &msg) {
+                    tracing::warn!(
+                        from,
+                        "SNAP sync without the whole snapshot ahead of it; dropping the leader"
+                    );
+                    self.zab_step(zab::Event::PeerLost(from));
+                    return;
+                }
+                self.zab_step(zab::Event::Message(from, msg))
+            }
+            Err(e) => tracing::warn!(from, error = %e, "undecodable message from a member"),
         }
     }
 
