@@ -46,6 +46,21 @@ fn workload(ensemble: &Ensemble) -> Workload {
     }
 }
 
+/// Creates the workload's nodes and starts its clients.
+fn start_workload(w: Workload) -> super::Running {
+    super::prepare(&w).expect("prepare the workload's nodes");
+    super::start(&w)
+}
+
+/// Waits (up to a minute) until member `index` follows again.
+fn wait_follower(ensemble: &Ensemble, index: usize, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ensemble.mode(index).as_deref() != Some("follower") {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Stops every member cleanly and reads its log with `rookery log-dump`.
 fn finish(mut ensemble: Ensemble, history: Vec<Op>) -> Outcome {
     let same_digest = ensemble.same_digest();
@@ -81,9 +96,7 @@ fn finish(mut ensemble: Ensemble, history: Vec<Op>) -> Outcome {
 pub fn leader_kill_loop() -> Outcome {
     let mut ensemble = Ensemble::start_with(3, keep_everything());
     wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     for _ in 0..3 {
         std::thread::sleep(Duration::from_secs(2));
         let leader = wait_leader(&ensemble, None);
@@ -101,9 +114,7 @@ pub fn follower_kill_and_restart() -> Outcome {
     let mut ensemble = Ensemble::start_with(3, keep_everything());
     let leader = wait_leader(&ensemble, None);
     let follower = (leader + 1) % 3;
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     for _ in 0..2 {
         std::thread::sleep(Duration::from_secs(2));
         ensemble.members[follower].kill9();
@@ -119,9 +130,7 @@ pub fn follower_kill_and_restart() -> Outcome {
 pub fn kill_every_member() -> Outcome {
     let mut ensemble = Ensemble::start_with(3, keep_everything());
     wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     for _ in 0..2 {
         std::thread::sleep(Duration::from_secs(2));
         for m in ensemble.members.iter_mut() {
@@ -144,11 +153,8 @@ pub fn kill_every_member() -> Outcome {
 pub fn isolated_leader() -> Outcome {
     let ensemble = Ensemble::start_proxied_with(3, keep_everything());
     let leader = wait_leader(&ensemble, None);
-    let mut w = workload(&ensemble);
     // Clients 0..3 are pinned to members 0, 1, 2: one of them to the old leader.
-    w.pinned = 3;
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(2));
     for p in ensemble.links_of(leader) {
         p.blackhole(Direction::Both);
@@ -159,14 +165,11 @@ pub fn isolated_leader() -> Outcome {
     for p in ensemble.links_of(leader) {
         p.heal();
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ensemble.mode(leader).as_deref() != Some("follower") {
-        assert!(
-            Instant::now() < deadline,
-            "the old leader never came back as a follower"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_follower(
+        &ensemble,
+        leader,
+        "the old leader never came back as a follower",
+    );
     std::thread::sleep(Duration::from_secs(2));
     finish(ensemble, running.stop())
 }
@@ -185,8 +188,7 @@ pub fn clients_cut_off() -> Outcome {
         .collect();
     let mut w = workload(&ensemble);
     w.members = proxies.iter().map(Proxy::addr).collect();
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(w);
     std::thread::sleep(Duration::from_secs(2));
     // Shorter than the 6 s session timeout: nothing expires.
     proxies[0].blackhole(Direction::Both);
@@ -209,9 +211,7 @@ pub fn clients_cut_off() -> Outcome {
 pub fn paused_leader() -> Outcome {
     let mut ensemble = Ensemble::start_with(3, keep_everything());
     let leader = wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(2));
     ensemble.members[leader].pause();
     // syncLimit is 5 ticks of 2 s: well past it, the others elect a new leader.
@@ -219,14 +219,11 @@ pub fn paused_leader() -> Outcome {
     assert_ne!(new_leader, leader);
     std::thread::sleep(Duration::from_secs(3));
     ensemble.members[leader].resume();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while ensemble.mode(leader).as_deref() != Some("follower") {
-        assert!(
-            Instant::now() < deadline,
-            "the woken leader never came back as a follower"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_follower(
+        &ensemble,
+        leader,
+        "the woken leader never came back as a follower",
+    );
     std::thread::sleep(Duration::from_secs(2));
     finish(ensemble, running.stop())
 }
@@ -236,9 +233,7 @@ pub fn paused_leader() -> Outcome {
 pub fn one_way_cut_to_the_leader() -> Outcome {
     let ensemble = Ensemble::start_proxied_with(3, keep_everything());
     let leader = wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(2));
     // Links *into* the leader carry nothing; links out of it still work.
     for ((_, to), p) in ensemble.links.iter() {
@@ -260,9 +255,7 @@ pub fn one_way_cut_to_the_leader() -> Outcome {
 pub fn random_partitions() -> Outcome {
     let ensemble = Ensemble::start_proxied_with(3, keep_everything());
     wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     let mut seed = 0x5eed_u64;
     for _ in 0..4 {
         std::thread::sleep(Duration::from_secs(2));
@@ -289,9 +282,7 @@ pub fn follower_crashes_at(failpoint: &str) -> Outcome {
     let mut ensemble = Ensemble::start_with(3, keep_everything());
     let leader = wait_leader(&ensemble, None);
     let follower = (leader + 1) % 3;
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(2));
     ensemble.members[follower].kill9();
     std::thread::sleep(Duration::from_secs(1));
@@ -305,9 +296,7 @@ pub fn follower_crashes_at(failpoint: &str) -> Outcome {
 pub fn leader_crashes_before_commit() -> Outcome {
     let mut ensemble = Ensemble::start_with(3, keep_everything());
     wait_leader(&ensemble, None);
-    let w = workload(&ensemble);
-    super::prepare(&w).expect("prepare the workload's nodes");
-    let running = super::start(&w);
+    let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(2));
     for m in ensemble.members.iter_mut() {
         m.kill9();
