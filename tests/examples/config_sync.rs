@@ -202,52 +202,28 @@ async fn watcher(
     }
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: config_sync [CONNECT_STRING] [--watchers N] [--updates N] [--interval-ms MS] \
-         [--session-timeout-ms MS] [--guard-secs S]"
-    );
-    std::process::exit(2);
-}
+const USAGE: &str = "config_sync [CONNECT_STRING] [--watchers N] [--updates N] [--interval-ms MS] [--session-timeout-ms MS] [--guard-secs S]";
 
 #[tokio::main]
 async fn main() {
-    let mut connect = "127.0.0.1:2181".to_string();
     let mut options = Options {
         watchers: 3,
         updates: 30,
         interval: Duration::from_millis(100),
         session_timeout: Duration::from_secs(15),
     };
-    let mut guard = Duration::from_secs(300);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = || -> u64 {
-            let value = args.next().unwrap_or_else(|| usage());
-            value.parse().unwrap_or_else(|_| usage())
-        };
-        match arg.as_str() {
-            "--watchers" => options.watchers = number() as usize,
-            "--updates" => options.updates = number() as usize,
-            "--interval-ms" => options.interval = Duration::from_millis(number()),
-            "--session-timeout-ms" => options.session_timeout = Duration::from_millis(number()),
-            "--guard-secs" => guard = Duration::from_secs(number()),
-            flag if flag.starts_with('-') => usage(),
-            _ => connect = arg,
+    let cli = common::CommandLine::parse(USAGE, |flag, n| {
+        match flag {
+            "--watchers" => options.watchers = n as usize,
+            "--updates" => options.updates = n as usize,
+            "--interval-ms" => options.interval = Duration::from_millis(n),
+            "--session-timeout-ms" => options.session_timeout = Duration::from_millis(n),
+            _ => return false,
         }
-    }
+        true
+    });
 
-    let report = match tokio::time::timeout(guard, run(&connect, options)).await {
-        Ok(Ok(report)) => report,
-        Ok(Err(error)) => {
-            eprintln!("config_sync failed: {error}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("config_sync did not finish within {guard:?}");
-            std::process::exit(1);
-        }
-    };
+    let report = common::within_guard("config_sync", cli.guard, run(&cli.connect, options)).await;
     println!("---- summary ----");
     println!("last value written: {:?}", report.last_value);
     for (id, values) in report.seen.iter().enumerate() {

@@ -356,53 +356,34 @@ async fn increment(
     }
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: distributed_lock [CONNECT_STRING] [--workers N] [--rounds N] [--hold-ms MS] \
-         [--session-timeout-ms MS] [--guard-secs S]"
-    );
-    std::process::exit(2);
-}
+const USAGE: &str = "distributed_lock [CONNECT_STRING] [--workers N] [--rounds N] [--hold-ms MS] [--session-timeout-ms MS] [--guard-secs S]";
 
 #[tokio::main]
 async fn main() {
-    let mut connect = "127.0.0.1:2181".to_string();
     let mut options = Options {
         workers: 4,
         rounds: 10,
         hold: Duration::from_millis(50),
         session_timeout: Duration::from_secs(15),
     };
-    let mut guard = Duration::from_secs(300);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = || -> u64 {
-            let value = args.next().unwrap_or_else(|| usage());
-            value.parse().unwrap_or_else(|_| usage())
-        };
-        match arg.as_str() {
-            "--workers" => options.workers = number() as usize,
-            "--rounds" => options.rounds = number(),
-            "--hold-ms" => options.hold = Duration::from_millis(number()),
-            "--session-timeout-ms" => options.session_timeout = Duration::from_millis(number()),
-            "--guard-secs" => guard = Duration::from_secs(number()),
-            flag if flag.starts_with('-') => usage(),
-            _ => connect = arg,
+    let cli = common::CommandLine::parse(USAGE, |flag, n| {
+        match flag {
+            "--workers" => options.workers = n as usize,
+            "--rounds" => options.rounds = n,
+            "--hold-ms" => options.hold = Duration::from_millis(n),
+            "--session-timeout-ms" => options.session_timeout = Duration::from_millis(n),
+            _ => return false,
         }
-    }
+        true
+    });
 
     let expected = options.workers as u64 * options.rounds;
-    let report = match tokio::time::timeout(guard, run(&connect, options.clone())).await {
-        Ok(Ok(report)) => report,
-        Ok(Err(error)) => {
-            eprintln!("distributed_lock failed: {error}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("distributed_lock did not finish within {guard:?}");
-            std::process::exit(1);
-        }
-    };
+    let report = common::within_guard(
+        "distributed_lock",
+        cli.guard,
+        run(&cli.connect, options.clone()),
+    )
+    .await;
     println!("---- summary ----");
     println!(
         "{} acquisitions ({} holds, {} cut short by connection loss); counter {}",

@@ -240,55 +240,36 @@ async fn lead(
     }
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: leader_election [CONNECT_STRING] [--candidates N] [--terms N] [--hold-ms MS] \
-         [--session-timeout-ms MS] [--guard-secs S]"
-    );
-    std::process::exit(2);
-}
+const USAGE: &str = "leader_election [CONNECT_STRING] [--candidates N] [--terms N] [--hold-ms MS] [--session-timeout-ms MS] [--guard-secs S]";
 
 #[tokio::main]
 async fn main() {
-    let mut connect = "127.0.0.1:2181".to_string();
     let mut options = Options {
         candidates: 3,
         terms: 6,
         hold: Duration::from_millis(300),
         session_timeout: Duration::from_secs(15),
     };
-    let mut guard = Duration::from_secs(300);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut number = || -> u64 {
-            let value = args.next().unwrap_or_else(|| usage());
-            value.parse().unwrap_or_else(|_| usage())
-        };
-        match arg.as_str() {
-            "--candidates" => options.candidates = number() as usize,
-            "--terms" => options.terms = number() as usize,
-            "--hold-ms" => options.hold = Duration::from_millis(number()),
-            "--session-timeout-ms" => options.session_timeout = Duration::from_millis(number()),
-            "--guard-secs" => guard = Duration::from_secs(number()),
-            flag if flag.starts_with('-') => usage(),
-            _ => connect = arg,
+    let cli = common::CommandLine::parse(USAGE, |flag, n| {
+        match flag {
+            "--candidates" => options.candidates = n as usize,
+            "--terms" => options.terms = n as usize,
+            "--hold-ms" => options.hold = Duration::from_millis(n),
+            "--session-timeout-ms" => options.session_timeout = Duration::from_millis(n),
+            _ => return false,
         }
-    }
+        true
+    });
     if options.candidates == 0 {
-        usage();
+        common::CommandLine::parse_failed(USAGE);
     }
 
-    let report = match tokio::time::timeout(guard, run(&connect, options.clone())).await {
-        Ok(Ok(report)) => report,
-        Ok(Err(error)) => {
-            eprintln!("leader_election failed: {error}");
-            std::process::exit(1);
-        }
-        Err(_) => {
-            eprintln!("leader_election did not finish within {guard:?}");
-            std::process::exit(1);
-        }
-    };
+    let report = common::within_guard(
+        "leader_election",
+        cli.guard,
+        run(&cli.connect, options.clone()),
+    )
+    .await;
     println!("---- summary ----");
     for (n, term) in report.terms.iter().enumerate() {
         println!(

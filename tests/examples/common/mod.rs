@@ -94,3 +94,67 @@ pub fn session_error(state: zk::SessionState) -> zk::Error {
         _ => zk::Error::ClientClosed,
     }
 }
+
+/// What every example's command line has: the connect string (the one
+/// positional argument, default 127.0.0.1:2181) and `--guard-secs S` (default
+/// 300), the time the whole run may take.
+pub struct CommandLine {
+    pub connect: String,
+    pub guard: Duration,
+}
+
+impl CommandLine {
+    /// Reads the arguments; every other flag takes a number and goes to `flag`,
+    /// which returns false for a flag it does not know. A bad argument prints
+    /// `usage` and exits with status 2.
+    pub fn parse(usage: &str, mut flag: impl FnMut(&str, u64) -> bool) -> CommandLine {
+        let fail = || -> ! { CommandLine::parse_failed(usage) };
+        let mut cli = CommandLine {
+            connect: "127.0.0.1:2181".to_string(),
+            guard: Duration::from_secs(300),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            if !arg.starts_with('-') {
+                cli.connect = arg;
+                continue;
+            }
+            let value: u64 = args
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| fail());
+            if arg == "--guard-secs" {
+                cli.guard = Duration::from_secs(value);
+            } else if !flag(&arg, value) {
+                fail();
+            }
+        }
+        cli
+    }
+
+    /// Prints `usage` and exits with status 2.
+    pub fn parse_failed(usage: &str) -> ! {
+        eprintln!("usage: {usage}");
+        std::process::exit(2);
+    }
+}
+
+/// Runs an example's work within the guard; on an error or a timeout it says
+/// so and exits with status 1.
+pub async fn within_guard<T>(
+    name: &str,
+    guard: Duration,
+    work: impl Future<Output = Result<T, String>>,
+) -> T {
+    match tokio::time::timeout(guard, work).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(error)) => {
+            eprintln!("{name} failed: {error}");
+            std::process::exit(1);
+        }
+        Err(_) => {
+            eprintln!("{name} did not finish within {guard:?}");
+            std::process::exit(1);
+        }
+    }
+}
