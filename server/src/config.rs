@@ -71,6 +71,9 @@ pub struct Config {
     /// Committed entries kept in memory for DIFF (`commitLogCount`); a learner
     /// further behind gets SNAP.
     pub commit_log_count: usize,
+    /// Sync every learner by SNAP, never DIFF or TRUNC (ZooKeeper's
+    /// `zookeeper.forceSnapshotSync`, meant for testing the SNAP path).
+    pub force_snapshot_sync: bool,
     pub my_id: Option<u64>,
     /// Keys given in the file, as written (for `conf`).
     pub raw: BTreeMap<String, String>,
@@ -139,6 +142,7 @@ impl Config {
             read_only_mode_enabled: false,
             container_check_interval_ms: 60_000,
             commit_log_count: 20_000,
+            force_snapshot_sync: false,
             my_id: None,
             raw: BTreeMap::new(),
             warnings: Vec::new(),
@@ -283,6 +287,9 @@ impl Config {
                 "readonlymode.enabled" => cfg.read_only_mode_enabled = boolean()?,
                 "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = num("milliseconds")?.max(1)
+                }
+                "forceSnapshotSync" | "zookeeper.forceSnapshotSync" => {
+                    cfg.force_snapshot_sync = boolean()?
                 }
                 "commitLogCount" | "zookeeper.commitLogCount" => {
                     cfg.commit_log_count = num("a number of entries")?.max(1) as usize

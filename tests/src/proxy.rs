@@ -23,6 +23,10 @@
 //!   proxy's seed, the connection's index and the direction (deterministic for
 //!   a given seed and chunking). Order is kept: a chunk never overtakes an
 //!   earlier one. A change applies to chunks still queued.
+//! - [`Proxy::loss`]: packet loss as TCP shows it to the application: a chunk
+//!   "lost" (seeded draw, probability `rate`) arrives `retransmit` later, as
+//!   after a retransmission timeout, and everything behind it waits (TCP keeps
+//!   order, so a loss stalls the stream; no byte is ever missing).
 //! - [`Proxy::throttle`]: at most `bytes_per_sec` per connection and direction,
 //!   written in slices of `bytes_per_sec / 50` (at least 1) bytes.
 //! - [`Proxy::cut_after`]: connections accepted while it is set are closed once
@@ -96,6 +100,8 @@ pub struct DirectionStats {
     pub forwarded: u64,
     /// Bytes swallowed by a blackhole.
     pub dropped: u64,
+    /// Chunks held back by [`Proxy::loss`] (each a lost and retransmitted segment).
+    pub retransmitted: u64,
 }
 
 /// A snapshot of a proxy's counters.
@@ -124,6 +130,8 @@ struct Faults {
     blackhole: [bool; 2],
     delay: [Duration; 2],
     jitter: [Duration; 2],
+    loss_rate: [f64; 2],
+    retransmit: [Duration; 2],
     throttle: [Option<u64>; 2],
     cut_after: Option<(Direction, u64)>,
     refuse: bool,
@@ -134,6 +142,7 @@ struct Faults {
 struct Counters {
     forwarded: [AtomicU64; 2],
     dropped: [AtomicU64; 2],
+    retransmitted: [AtomicU64; 2],
     accepted: AtomicU64,
     refused: AtomicU64,
     upstream_failures: AtomicU64,
@@ -270,6 +279,20 @@ impl Proxy {
         });
     }
 
+    /// Loses each chunk in `direction` with probability `rate` (seeded), and
+    /// delivers it `retransmit` later, as TCP's retransmission would; `0.0`
+    /// removes the loss.
+    pub fn loss(&self, direction: Direction, rate: f64, retransmit: Duration) {
+        assert!(
+            (0.0..=1.0).contains(&rate),
+            "loss rate {rate} outside [0, 1]"
+        );
+        self.modify(|f| {
+            set(&mut f.loss_rate, direction, rate);
+            set(&mut f.retransmit, direction, retransmit);
+        });
+    }
+
     /// Limits each connection to `bytes_per_sec` (> 0) in `direction`.
     pub fn throttle(&self, direction: Direction, bytes_per_sec: u64) {
         assert!(bytes_per_sec > 0, "throttle: use blackhole to stop traffic");
@@ -346,10 +369,12 @@ impl Proxy {
             forward: DirectionStats {
                 forwarded: get(&c.forwarded[FWD]),
                 dropped: get(&c.dropped[FWD]),
+                retransmitted: get(&c.retransmitted[FWD]),
             },
             backward: DirectionStats {
                 forwarded: get(&c.forwarded[BWD]),
                 dropped: get(&c.dropped[BWD]),
+                retransmitted: get(&c.retransmitted[BWD]),
             },
             accepted: get(&c.accepted),
             refused: get(&c.refused),
@@ -560,6 +585,10 @@ struct Chunk {
     at: Instant,
     /// Which part of the jitter applies, in [0, 1).
     jitter: f64,
+    /// The draw against [`Proxy::loss`]'s rate, in [0, 1).
+    loss: f64,
+    /// Counted as retransmitted already.
+    counted: bool,
     /// Empty for a FIN.
     bytes: Vec<u8>,
 }
@@ -614,6 +643,8 @@ async fn read_side(
         let chunk = Chunk {
             at,
             jitter: rng.unit(),
+            loss: rng.unit(),
+            counted: false,
             bytes: buf[..n].to_vec(),
         };
         if tx.send(chunk).await.is_err() || n == 0 {
@@ -637,8 +668,8 @@ impl Writer<'_> {
         mut to: WriteHalf<'_>,
         mut rx: mpsc::Receiver<Chunk>,
     ) -> Result<(), End> {
-        while let Some(chunk) = rx.recv().await {
-            self.hold(&chunk).await?;
+        while let Some(mut chunk) = rx.recv().await {
+            self.hold(&mut chunk).await?;
             if self.faults.borrow().blackhole[self.dir] {
                 bump(&self.counters.dropped[self.dir], chunk.bytes.len() as u64);
                 if chunk.bytes.is_empty() {
@@ -656,10 +687,17 @@ impl Writer<'_> {
     }
 
     /// Waits until `chunk` is due under the current delay.
-    async fn hold(&mut self, chunk: &Chunk) -> Result<(), End> {
+    async fn hold(&mut self, chunk: &mut Chunk) -> Result<(), End> {
         loop {
             let f = *self.faults.borrow_and_update();
-            let due = chunk.at + f.delay[self.dir] + f.jitter[self.dir].mul_f64(chunk.jitter);
+            let mut due = chunk.at + f.delay[self.dir] + f.jitter[self.dir].mul_f64(chunk.jitter);
+            if chunk.loss < f.loss_rate[self.dir] && !chunk.bytes.is_empty() {
+                due += f.retransmit[self.dir];
+                if !chunk.counted {
+                    chunk.counted = true;
+                    bump(&self.counters.retransmitted[self.dir], 1);
+                }
+            }
             if Instant::now() >= due {
                 return Ok(());
             }
@@ -1014,6 +1052,28 @@ mod tests {
         let mut back = vec![0u8; expected.len()];
         s.read_exact(&mut back).unwrap();
         assert_eq!(back, expected);
+    }
+
+    #[test]
+    fn loss_stalls_but_keeps_every_byte_in_order() {
+        let server = Server::echo();
+        let proxy = Proxy::start_seeded(local0(), server.addr, 11);
+        proxy.loss(Direction::Forward, 0.3, Duration::from_millis(20));
+        let mut s = connect(&proxy);
+        let mut expected = Vec::new();
+        for i in 0..60u8 {
+            s.write_all(&[i]).unwrap();
+            expected.push(i);
+            thread::sleep(Duration::from_millis(2));
+        }
+        let mut back = vec![0u8; expected.len()];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(back, expected);
+        let stats = proxy.stats();
+        assert!(
+            stats.forward.retransmitted > 0 && stats.backward.retransmitted == 0,
+            "{stats:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Fault scenarios under a recorded workload, checked against the members' logs
 //! (see `rookery_tests::history` for what the checker asserts).
 
-use rookery_tests::history::scenarios::{self, Outcome};
+use rookery_tests::history::scenarios::{self, AfterCorruption, Damage, Outcome};
 use rookery_tests::history::{self, Kind};
 
 fn assert_valid(o: &Outcome) {
@@ -10,8 +10,15 @@ fn assert_valid(o: &Outcome) {
     }
     let verdict = history::check(&o.history, &o.logs);
     eprintln!(
-        "checked {} acknowledged writes, {} reads, {} indeterminate, against {} txns in {} epochs",
-        verdict.acknowledged_writes, verdict.reads, verdict.indeterminate, verdict.txns, o.epochs
+        "checked {} acknowledged writes, {} reads, {} indeterminate, {} watches set and {} \
+         events, against {} txns in {} epochs",
+        verdict.acknowledged_writes,
+        verdict.reads,
+        verdict.indeterminate,
+        verdict.watches_set,
+        verdict.watch_events,
+        verdict.txns,
+        o.epochs
     );
     assert!(
         verdict.problems.is_empty(),
@@ -23,6 +30,11 @@ fn assert_valid(o: &Outcome) {
         "too little work to mean anything"
     );
     assert!(verdict.reads > 20, "too few reads to mean anything");
+    assert!(
+        verdict.watch_events > 10,
+        "too few watch events to mean anything: {}",
+        verdict.watch_events
+    );
     let closes = o
         .history
         .iter()
@@ -134,5 +146,73 @@ fn one_way_cut_to_the_leader() {
 #[test]
 fn random_minority_partitions() {
     let o = scenarios::random_partitions();
+    assert_valid(&o);
+}
+
+/// Every member link 100 ms ± 20 ms each way with 5 % loss: slow, never wrong.
+#[test]
+fn slow_lossy_links() {
+    let (o, lost) = scenarios::slow_lossy_links();
+    assert!(
+        lost > 10,
+        "only {lost} chunks were lost: the fault did not bite"
+    );
+    assert_valid(&o);
+}
+
+/// A follower isolated while the others write comes back by SNAP: its log
+/// starts at the snapshot and is, from there on, the others' log.
+#[test]
+fn follower_isolated_until_it_needs_snap() {
+    let o = scenarios::follower_isolated_until_snap();
+    let verdict = history::check(&o.history, &o.logs);
+    assert!(
+        verdict.logs_starting_later >= 1,
+        "no member's log starts at a snapshot: the follower never got SNAP"
+    );
+    assert_valid(&o);
+}
+
+/// The leader's disk fills up under load: it stops rather than acknowledge what
+/// it cannot persist, the others go on, and it catches up once it has room.
+#[test]
+fn disk_full_on_the_leader() {
+    let (o, stopped) = scenarios::disk_full_on_the_leader();
+    assert!(
+        stopped.contains("storage") || stopped.contains("No space"),
+        "the leader stopped without saying its storage failed:\n{stopped}"
+    );
+    assert!(o.epochs >= 2, "no new leader after the old one stopped");
+    assert_valid(&o);
+}
+
+/// One byte of a follower's write-ahead log flipped while it is down: the
+/// record's checksum fails, and the member refuses to start, saying what to do;
+/// wiped, it comes back by SNAP. Its log then starts at the snapshot.
+#[test]
+fn a_corrupt_record_in_a_followers_log_stops_it() {
+    let (o, after) = scenarios::corrupt_file_on_a_follower("log", Damage::FlipByte);
+    match &after {
+        AfterCorruption::Refused(said) => assert!(
+            said.contains("is corrupt") && said.contains("re-syncs"),
+            "refused without saying why and what to do:\n{said}"
+        ),
+        AfterCorruption::Resynced => panic!("started on a log with a failed checksum"),
+    }
+    assert_valid(&o);
+}
+
+/// A follower's write-ahead log loses its second half while it is down (a disk
+/// that lost what it said it had written). To RocksDB that looks like what a
+/// crash leaves, so the member starts with the first half, having forgotten
+/// entries it had acknowledged; it must catch up from the leader before it
+/// serves, and serve nothing wrong.
+#[test]
+fn a_followers_log_cut_in_half_is_resynced() {
+    let (o, after) = scenarios::corrupt_file_on_a_follower("log", Damage::CutInHalf);
+    assert!(
+        matches!(after, AfterCorruption::Resynced),
+        "expected it to start on the first half: {after:?}"
+    );
     assert_valid(&o);
 }

@@ -1151,6 +1151,9 @@ impl Core {
     /// Rebuilds a reconnecting client's watches, firing what it missed (setWatches).
     fn set_watches(&mut self, conn: ConnId, sw: &SetWatches) {
         use crate::proto::EventType::*;
+        if crate::zab::mutants::active(crate::zab::mutants::Mutant::LostWatchOnReconnect) {
+            return;
+        }
         let rel = sw.relative_zxid;
         let mut fire = Vec::new();
         for p in &sw.data {

@@ -186,7 +186,10 @@ impl Zab {
             return;
         };
         let peer_last = lr.last_zxid;
-        let (kind, entries) = if self.log.contains(peer_last) && peer_last <= self.log.last() {
+        let (kind, entries) = if self.cfg.force_snap {
+            let at = self.log.applied();
+            (SyncKind::Snap(at), self.log.after(at))
+        } else if self.log.contains(peer_last) && peer_last <= self.log.last() {
             (SyncKind::Diff, self.log.after(peer_last))
         } else if peer_last > self.log.base() {
             let common = self.log.floor(peer_last);

@@ -172,6 +172,8 @@ pub struct ZabConfig {
     pub ping_ticks: u64,
     /// Applied entries kept in memory for DIFF; older learners get SNAP.
     pub window: usize,
+    /// Every learner gets SNAP (`forceSnapshotSync`).
+    pub force_snap: bool,
 }
 
 impl ZabConfig {

@@ -15,6 +15,9 @@ pub enum Mutant {
     /// Answer a client's closeSession without proposing it: the session's
     /// ephemerals outlive the close (caught by the history checker).
     DropCloseSession = 4,
+    /// Ignore a reconnecting client's setWatches: its watches are silently gone
+    /// (the ZOOKEEPER-1412 class; caught by the history checker's watch rules).
+    LostWatchOnReconnect = 5,
 }
 
 impl Mutant {
@@ -25,6 +28,7 @@ impl Mutant {
             "skip_trunc" => Mutant::SkipTrunc,
             "newleader_ack_before_log" => Mutant::NewLeaderAckBeforeLog,
             "drop_close_session" => Mutant::DropCloseSession,
+            "lost_watch_on_reconnect" => Mutant::LostWatchOnReconnect,
             _ => return None,
         })
     }

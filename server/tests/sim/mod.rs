@@ -129,6 +129,7 @@ fn config(
         rebroadcast_ticks: 5,
         ping_ticks: 2,
         window,
+        force_snap: false,
     }
 }
 

@@ -3,11 +3,16 @@
 //! session (id, password, last zxid seen) to the next member on failure.
 
 use crate::wire::{self, Reader, Writer};
+use std::collections::BTreeSet;
 use std::io::{self, ErrorKind, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 const NOTIFICATION_XID: i32 = -1;
+const SET_WATCHES_XID: i32 = -8;
+const OP_SET_WATCHES: i32 = 101;
+const NODE_DELETED: i32 = 2;
+const NODE_DATA_CHANGED: i32 = 3;
 const SESSION_EXPIRED: i32 = -112;
 
 /// What a request returned.
@@ -37,8 +42,12 @@ pub struct SessionClient {
     pub last_zxid: i64,
     next_xid: i32,
     timeout_ms: i32,
-    /// Watch notifications received (type, path), in arrival order.
+    /// Watch notifications received (type, path), in arrival order; the workload
+    /// drains them into its history.
     pub events: Vec<(i32, String)>,
+    /// Data watches this client believes are set: replayed with setWatches on
+    /// every reconnect, as real clients do (ZOOKEEPER-1412).
+    watches: BTreeSet<String>,
 }
 
 /// Why a request has no answer.
@@ -69,6 +78,7 @@ impl SessionClient {
             next_xid: 1,
             timeout_ms,
             events: Vec::new(),
+            watches: BTreeSet::new(),
         };
         c.reconnect(Duration::from_secs(20))?;
         Ok(c)
@@ -120,8 +130,50 @@ impl SessionClient {
         }
         self.session_id = session;
         self.passwd = passwd;
+        if !self.watches.is_empty() {
+            self.replay_watches(&mut stream)?;
+        }
         self.stream = Some(stream);
         Ok(true)
+    }
+
+    /// setWatches (relative to the last zxid seen) for the data watches still
+    /// set; the member fires at once what changed since, then answers.
+    fn replay_watches(&mut self, stream: &mut TcpStream) -> io::Result<()> {
+        let mut body = Writer::new()
+            .long(self.last_zxid)
+            .int(self.watches.len() as i32);
+        for p in &self.watches {
+            body = body.string(p);
+        }
+        body = body.int(0).int(0);
+        stream.write_all(&wire::request(SET_WATCHES_XID, OP_SET_WATCHES, &body))?;
+        loop {
+            let reply = wire::read_reply(stream)?;
+            if reply.xid == NOTIFICATION_XID {
+                self.notified(&reply.body);
+                continue;
+            }
+            if reply.xid == SET_WATCHES_XID && reply.err == 0 {
+                return Ok(());
+            }
+            return Err(io::Error::new(
+                ErrorKind::InvalidData,
+                format!("setWatches answered xid {} err {}", reply.xid, reply.err),
+            ));
+        }
+    }
+
+    /// Records a watch notification; a fired data watch is no longer set.
+    fn notified(&mut self, body: &[u8]) {
+        let mut r = Reader(body);
+        let kind = r.int();
+        let _state = r.int();
+        let path = String::from_utf8_lossy(&r.buffer().unwrap_or_default()).into_owned();
+        if kind == NODE_DATA_CHANGED || kind == NODE_DELETED {
+            self.watches.remove(&path);
+        }
+        self.events.push((kind, path));
     }
 
     pub fn member(&self) -> usize {
@@ -156,11 +208,7 @@ impl SessionClient {
                 }
             };
             if reply.xid == NOTIFICATION_XID {
-                let mut r = Reader(&reply.body);
-                let kind = r.int();
-                let _state = r.int();
-                let path = String::from_utf8_lossy(&r.buffer().unwrap_or_default()).into_owned();
-                self.events.push((kind, path));
+                self.notified(&reply.body);
                 continue;
             }
             if reply.err == SESSION_EXPIRED {
@@ -244,6 +292,9 @@ impl SessionClient {
                 version: None,
                 mzxid: None,
             });
+        }
+        if watch {
+            self.watches.insert(path.to_string());
         }
         let mut r = Reader(&body);
         let data = r.buffer();

@@ -11,7 +11,10 @@
 //!   has the smaller zxid);
 //! - a session never sees zxids go back, across reconnects too;
 //! - an indeterminate write (no reply) applied at most once;
-//! - no ephemeral outlives its session's close.
+//! - no ephemeral outlives its session's close;
+//! - a data watch fires exactly once, with the type of the first change after
+//!   it was set, before any reply at or past that change's zxid, also when the
+//!   session moved to another member in between (setWatches).
 
 pub mod client;
 pub mod scenarios;
@@ -31,6 +34,11 @@ pub enum Kind {
     SetData,
     Delete,
     GetData,
+    /// getData that also sets a data watch.
+    GetDataWatch,
+    /// Not a request: a watch notification (its event type) for `path`, received
+    /// before the reply of the request that follows it in the client's history.
+    Event(i32),
     /// closeSession: its Txn removes the session's ephemerals.
     Close,
     /// Not a request: the client learned its session had expired (the server
@@ -40,7 +48,10 @@ pub enum Kind {
 
 impl Kind {
     pub fn is_write(self) -> bool {
-        !matches!(self, Kind::GetData | Kind::Expired)
+        !matches!(
+            self,
+            Kind::GetData | Kind::GetDataWatch | Kind::Event(_) | Kind::Expired
+        )
     }
 }
 
@@ -157,6 +168,7 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
                 let i = (next() as usize) % mine.len();
                 (Kind::Delete, mine.swap_remove(i))
             }
+            65..=79 => (Kind::GetDataWatch, key_path((next() as usize) % w.keys)),
             _ => (Kind::GetData, key_path((next() as usize) % w.keys)),
         };
         let invoked = epoch.elapsed().as_nanos() as u64;
@@ -166,15 +178,17 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             Kind::SetData => session.set_data(&path, &value, -1),
             Kind::Delete => session.delete(&path, -1),
             Kind::GetData => session.get_data(&path, false),
-            // Closing ends the loop (below), and expiry is observed, never picked here.
-            Kind::Close | Kind::Expired => break,
+            Kind::GetDataWatch => session.get_data(&path, true),
+            // Closing ends the loop (below); expiry and events are observed, never picked.
+            Kind::Close | Kind::Expired | Kind::Event(_) => break,
         };
+        take_events(&mut session, &mut ops, client, invoked);
         let mut op = Op {
             client,
             session: session.session_id,
             kind,
             path: path.clone(),
-            value: if matches!(kind, Kind::Delete | Kind::GetData) {
+            value: if matches!(kind, Kind::Delete | Kind::GetData | Kind::GetDataWatch) {
                 Vec::new()
             } else {
                 value
@@ -210,6 +224,8 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
         }
     }
     let invoked = epoch.elapsed().as_nanos() as u64;
+    let closing = session.close();
+    take_events(&mut session, &mut ops, client, invoked);
     let mut op = Op {
         client,
         session: session.session_id,
@@ -219,11 +235,28 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
         invoked,
         returned: None,
     };
-    if let Ok(r) = session.close() {
+    if let Ok(r) = closing {
         op.returned = Some((epoch.elapsed().as_nanos() as u64, r));
     }
     ops.push(op);
     ops
+}
+
+/// Moves the notifications the client received into the history, stamped with
+/// the invocation time of the request whose reply they preceded (the history is
+/// stably sorted by that time, so they stay before it).
+fn take_events(session: &mut SessionClient, ops: &mut Vec<Op>, client: usize, invoked: u64) {
+    for (event, path) in session.events.drain(..) {
+        ops.push(Op {
+            client,
+            session: session.session_id,
+            kind: Kind::Event(event),
+            path,
+            value: Vec::new(),
+            invoked,
+            returned: None,
+        });
+    }
 }
 
 /// The record of a client learning its session expired.
@@ -369,6 +402,13 @@ impl Model {
         }
     }
 
+    /// The first change to `path` after `zxid`, and the data-watch event it fires
+    /// (NodeDataChanged, or NodeDeleted).
+    fn first_change_after(&self, path: &str, zxid: i64) -> Option<(i64, i32)> {
+        let (z, node) = self.history.get(path)?.iter().find(|(z, _)| *z > zxid)?;
+        Some((*z, if node.is_some() { 3 } else { 2 }))
+    }
+
     /// The state of `path` as of `zxid`.
     fn at(&self, path: &str, zxid: i64) -> Option<&Node> {
         self.history
@@ -390,6 +430,11 @@ pub struct Verdict {
     pub txns: usize,
     /// Sessions a client found expired.
     pub expired_sessions: usize,
+    /// Logs that begin after the fullest one's start (members synced by SNAP).
+    pub logs_starting_later: usize,
+    /// Data watches set (acknowledged) and watch notifications received.
+    pub watches_set: usize,
+    pub watch_events: usize,
 }
 
 const NO_NODE: i32 = -101;
@@ -399,20 +444,48 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
     let mut v = Verdict::default();
     let p = &mut v.problems;
 
-    // 1. The members' logs are one and the same, without holes.
-    let Some(reference) = logs.first() else {
+    // 1. The members' logs are one and the same, without holes. A member that
+    // was brought up to date by SNAP holds only what followed the snapshot: its
+    // log must then be exactly the end of the fullest one.
+    let Some(reference) = logs
+        .iter()
+        .min_by_key(|l| (l.first().map_or(i64::MAX, |e| e.zxid), usize::MAX - l.len()))
+    else {
         p.push("no logs to check".into());
         return v;
     };
-    for (m, log) in logs.iter().enumerate().skip(1) {
-        if log != reference {
+    for (m, log) in logs.iter().enumerate() {
+        let start = match log.first() {
+            None if reference.is_empty() => continue,
+            None => {
+                p.push(format!("member {m}'s log is empty"));
+                continue;
+            }
+            Some(first) => match reference.binary_search_by_key(&first.zxid, |e| e.zxid) {
+                Ok(i) => i,
+                Err(_) => {
+                    p.push(format!(
+                        "member {m}'s log starts at 0x{:x}, which the fullest log does not hold",
+                        first.zxid
+                    ));
+                    continue;
+                }
+            },
+        };
+        if start > 0 {
+            v.logs_starting_later += 1;
+        }
+        let tail = &reference[start..];
+        if log.as_slice() != tail {
             let first = log
                 .iter()
-                .zip(reference)
+                .zip(tail)
                 .find(|(a, b)| a != b)
                 .map(|(a, b)| format!("first difference at 0x{:x} vs 0x{:x}", a.zxid, b.zxid))
-                .unwrap_or_else(|| format!("{} vs {} entries", log.len(), reference.len()));
-            p.push(format!("member {m}'s log differs from member 0's: {first}"));
+                .unwrap_or_else(|| format!("{} vs {} entries", log.len(), tail.len()));
+            p.push(format!(
+                "member {m}'s log differs from the fullest one: {first}"
+            ));
         }
     }
     for pair in reference.windows(2) {
@@ -440,6 +513,9 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
         collect_values(&e.json, &mut applied_values);
     }
     for op in history {
+        if matches!(op.kind, Kind::Event(_)) {
+            continue;
+        }
         if op.kind == Kind::Expired {
             v.expired_sessions += 1;
             let closed = reference.iter().find(|e| {
@@ -478,7 +554,7 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
             }
             continue;
         };
-        if op.kind == Kind::GetData {
+        if matches!(op.kind, Kind::GetData | Kind::GetDataWatch) {
             v.reads += 1;
             let want = model.at(&op.path, r.zxid);
             match (r.err, want) {
@@ -527,7 +603,7 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
             Kind::SetData => "set_data",
             Kind::Delete => "delete",
             Kind::Close => "close_session",
-            Kind::GetData | Kind::Expired => "",
+            Kind::GetData | Kind::GetDataWatch | Kind::Event(_) | Kind::Expired => "",
         };
         let matches = ty == expected_type
             && (op.kind == Kind::Close
@@ -591,13 +667,84 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
         *seen = (*seen).max(zxid);
     }
 
-    // 6. No ephemeral outlives its session's close.
+    // 6. Data watches.
+    check_watches(history, &model, &mut v);
+    let p = &mut v.problems;
+
+    // 7. No ephemeral outlives its session's close.
     for (path, n) in &model.nodes {
         if n.owner != 0 && model.closed_sessions.contains(&n.owner) {
             p.push(format!("{path} outlived its session 0x{:x}", n.owner));
         }
     }
     v
+}
+
+/// C-WATCH for one-shot data watches, client by client in history order: a watch
+/// set at reply zxid r on a path fires once, with the type of the path's first
+/// change after r, and before any reply of that session at or past the change.
+/// A watch asked for by a request without a reply may or may not be set: its
+/// event is allowed, never required.
+fn check_watches(history: &[Op], model: &Model, v: &mut Verdict) {
+    let mut clients: BTreeMap<usize, Vec<&Op>> = BTreeMap::new();
+    for op in history {
+        clients.entry(op.client).or_default().push(op);
+    }
+    for (client, ops) in clients {
+        // path → the zxid the watch was set at (the earliest, if set again).
+        let mut set: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut maybe: std::collections::BTreeSet<&str> = Default::default();
+        for op in ops {
+            if let Kind::Event(event) = op.kind {
+                v.watch_events += 1;
+                if let Some(r) = set.remove(op.path.as_str()) {
+                    match model.first_change_after(&op.path, r) {
+                        Some((_, want)) if want == event => {}
+                        want => v.problems.push(format!(
+                            "client {client}: event {event} for {} (watch set at 0x{r:x}), \
+                             but the first change after it is {want:?}",
+                            op.path
+                        )),
+                    }
+                } else if !maybe.remove(op.path.as_str()) {
+                    v.problems.push(format!(
+                        "client {client}: event {event} for {}, which had no watch set: \
+                         fired twice or out of nowhere",
+                        op.path
+                    ));
+                }
+                continue;
+            }
+            let Some((_, r)) = &op.returned else {
+                if op.kind == Kind::GetDataWatch {
+                    maybe.insert(op.path.as_str());
+                }
+                if op.kind == Kind::Expired {
+                    set.clear();
+                }
+                continue;
+            };
+            let missed: Vec<(&str, i64, i64)> = set
+                .iter()
+                .filter_map(|(p, at)| {
+                    let (change, _) = model.first_change_after(p, *at)?;
+                    (change <= r.zxid).then_some((*p, *at, change))
+                })
+                .collect();
+            for (path, at, change) in missed {
+                set.remove(path);
+                v.problems.push(format!(
+                    "client {client}: the watch on {path} set at 0x{at:x} did not fire \
+                     for the change at 0x{change:x} before a reply at 0x{:x} ({:?})",
+                    r.zxid, op.kind
+                ));
+            }
+            if op.kind == Kind::GetDataWatch && r.err == 0 {
+                set.entry(op.path.as_str()).or_insert(r.zxid);
+                v.watches_set += 1;
+            }
+        }
+    }
 }
 
 fn collect_values(t: &serde_json::Value, out: &mut HashMap<(String, Vec<u8>), usize>) {
@@ -703,6 +850,35 @@ mod tests {
     }
 
     #[test]
+    fn a_log_that_starts_at_a_snapshot_must_be_the_end_of_the_fullest() {
+        let snapped: Vec<Entry> = log().into_iter().skip(1).collect();
+        let v = check(&[], &[snapped.clone(), log()]);
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+        assert_eq!(v.logs_starting_later, 1);
+
+        let mut wrong = snapped;
+        wrong[0].json["data"] = json!(hex("v3"));
+        let v = check(&[], &[log(), wrong]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("differs")),
+            "{:?}",
+            v.problems
+        );
+
+        let elsewhere = vec![entry(
+            0x1_0000_0005,
+            7,
+            json!({"type": "error", "code": -101}),
+        )];
+        let v = check(&[], &[log(), elsewhere]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("does not hold")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
     fn a_stale_read_is_caught() {
         let mut read = write(Kind::GetData, "/a", "", (40, 50), 0x1_0000_0002, 8);
         if let Some((_, r)) = &mut read.returned {
@@ -712,6 +888,91 @@ mod tests {
         let v = check(&[read], &[log()]);
         assert!(
             v.problems.iter().any(|p| p.contains("read of /a")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    /// A getData that set a watch on /a at 0x1_0000_0001 (before the set_data).
+    fn watch_read(at: (u64, u64)) -> Op {
+        let mut read = write(Kind::GetDataWatch, "/a", "", at, 0x1_0000_0001, 8);
+        if let Some((_, r)) = &mut read.returned {
+            r.data = Some(b"v1".to_vec());
+            r.version = Some(0);
+        }
+        read.client = 1;
+        read
+    }
+
+    fn event(at: u64) -> Op {
+        Op {
+            client: 1,
+            session: 8,
+            kind: Kind::Event(3),
+            path: "/a".into(),
+            value: Vec::new(),
+            invoked: at,
+            returned: None,
+        }
+    }
+
+    /// A later read by the same client, answered at the set_data's zxid.
+    fn later_read(at: (u64, u64)) -> Op {
+        let mut read = watch_read(at);
+        read.kind = Kind::GetData;
+        if let Some((_, r)) = &mut read.returned {
+            r.zxid = 0x1_0000_0002;
+            r.data = Some(b"v2".to_vec());
+            r.version = Some(1);
+        }
+        read
+    }
+
+    #[test]
+    fn a_watch_that_fires_before_the_next_reply_passes() {
+        let h = vec![watch_read((0, 10)), event(20), later_read((20, 30))];
+        let v = check(&h, &[log()]);
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+        assert_eq!((v.watches_set, v.watch_events), (1, 1));
+    }
+
+    #[test]
+    fn a_watch_that_never_fires_is_caught() {
+        let h = vec![watch_read((0, 10)), later_read((20, 30))];
+        let v = check(&h, &[log()]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("did not fire")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn a_watch_that_fires_twice_is_caught() {
+        let h = vec![
+            watch_read((0, 10)),
+            event(20),
+            event(20),
+            later_read((20, 30)),
+        ];
+        let v = check(&h, &[log()]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("fired twice")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn an_event_of_the_wrong_type_is_caught() {
+        let mut deleted = event(20);
+        deleted.kind = Kind::Event(2);
+        let h = vec![watch_read((0, 10)), deleted, later_read((20, 30))];
+        let v = check(&h, &[log()]);
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("first change after it")),
             "{:?}",
             v.problems
         );

@@ -63,6 +63,11 @@ fn wait_follower(ensemble: &Ensemble, index: usize, what: &str) {
 
 /// Stops every member cleanly and reads its log with `rookery log-dump`.
 fn finish(mut ensemble: Ensemble, history: Vec<Op>) -> Outcome {
+    stop_and_read(&mut ensemble, history)
+}
+
+/// `finish` for an ensemble the caller still has to take apart.
+fn stop_and_read(ensemble: &mut Ensemble, history: Vec<Op>) -> Outcome {
     let same_digest = ensemble.same_digest();
     let mut logs = Vec::new();
     for m in ensemble.members.iter_mut() {
@@ -364,4 +369,199 @@ fn crash_on_restart(ensemble: &mut Ensemble, index: usize, failpoint: &str) {
     );
     ensemble.members[index].restart_unready();
     ensemble.members[index].wait_serving();
+}
+
+/// Every member link slow and lossy: 80–120 ms each way, and 5 % of chunks lost
+/// and retransmitted 200 ms later (what TCP makes of packet loss). Slow, never
+/// wrong. Returns the outcome and how many chunks were "lost".
+pub fn slow_lossy_links() -> (Outcome, u64) {
+    let ensemble = Ensemble::start_proxied_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    for p in ensemble.links.values() {
+        p.delay(
+            Direction::Both,
+            Duration::from_millis(80),
+            Duration::from_millis(40),
+        );
+        p.loss(Direction::Both, 0.05, Duration::from_millis(200));
+    }
+    let running = start_workload(workload(&ensemble));
+    std::thread::sleep(Duration::from_secs(15));
+    let lost = ensemble
+        .links
+        .values()
+        .map(|p| {
+            let s = p.stats();
+            s.forward.retransmitted + s.backward.retransmitted
+        })
+        .sum();
+    for p in ensemble.links.values() {
+        p.heal();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    (finish(ensemble, running.stop()), lost)
+}
+
+/// A follower cut off both ways while the others go on writing, then healed;
+/// the members run with `forceSnapshotSync`, so it must come back by SNAP and
+/// hold, from the snapshot on, exactly what the others hold.
+pub fn follower_isolated_until_snap() -> Outcome {
+    let mut extra = keep_everything();
+    extra.push(("forceSnapshotSync".into(), "true".into()));
+    let ensemble = Ensemble::start_proxied_with(3, extra);
+    let leader = wait_leader(&ensemble, None);
+    let follower = (leader + 1) % 3;
+    let running = start_workload(workload(&ensemble));
+    std::thread::sleep(Duration::from_secs(2));
+    for p in ensemble.links_of(follower) {
+        p.blackhole(Direction::Both);
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    for p in ensemble.links_of(follower) {
+        p.heal();
+    }
+    wait_follower(&ensemble, follower, "the isolated follower never came back");
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
+/// Every member's storage on a small disk of its own; the leader's disk fills
+/// up under load. It can no longer make a write durable, so it must stop (and
+/// acknowledge nothing it did not persist); the others elect a new leader and go
+/// on. With room again it restarts and catches up. Returns the outcome and the
+/// tail of the old leader's log from when it stopped.
+pub fn disk_full_on_the_leader() -> (Outcome, String) {
+    use super::client::SessionClient;
+    use crate::disk::SmallDisk;
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    for m in ensemble.members.iter_mut() {
+        m.terminate();
+    }
+    let disks: Vec<SmallDisk> = ensemble
+        .members
+        .iter()
+        .map(|m| SmallDisk::mount_over(&m.dir().join("datalog"), 512))
+        .collect();
+    for m in ensemble.members.iter_mut() {
+        m.restart_unready();
+    }
+    for m in ensemble.members.iter_mut() {
+        m.wait_serving();
+    }
+    let leader = wait_leader(&ensemble, None);
+    let running = start_workload(workload(&ensemble));
+    std::thread::sleep(Duration::from_secs(2));
+    disks[leader].fill();
+    // RocksDB (like ZooKeeper's preAllocSize) reserves room for its write-ahead
+    // log ahead of time: big writes use it up quickly, as a burst of them would
+    // in production.
+    let leader_addr = ensemble.members[leader].addr();
+    let burst = std::thread::spawn(move || {
+        let Ok(mut c) = SessionClient::open(vec![leader_addr], 0, true, 30_000) else {
+            return 0;
+        };
+        let big = vec![0u8; 900 * 1024];
+        let mut acknowledged = 0;
+        for i in 0..1000 {
+            match c.create(&format!("/burst-{i}"), &big, false) {
+                Ok(r) if r.err == 0 => acknowledged += 1,
+                _ => break,
+            }
+        }
+        acknowledged
+    });
+    let status = ensemble.members[leader].wait_exit(Duration::from_secs(60));
+    let burst_acknowledged = burst.join().expect("the burst client panicked");
+    let stopped_log = ensemble.members[leader].log_tail();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "the leader went on with a full disk: {status:?}\n{stopped_log}"
+    );
+    assert!(
+        burst_acknowledged < 1000,
+        "the leader acknowledged {burst_acknowledged} writes of 900 KB on a full disk"
+    );
+    wait_leader(&ensemble, Some(leader));
+    std::thread::sleep(Duration::from_secs(3));
+    disks[leader].free();
+    ensemble.members[leader].restart_unready();
+    ensemble.members[leader].wait_serving();
+    std::thread::sleep(Duration::from_secs(2));
+    let outcome = stop_and_read(&mut ensemble, running.stop());
+    drop(disks);
+    drop(ensemble);
+    (outcome, stopped_log)
+}
+
+/// What a member made of a corrupt file in its storage.
+#[derive(Debug)]
+pub enum AfterCorruption {
+    /// It refused to start, saying why (the operator then wiped it: it came
+    /// back by SNAP).
+    Refused(String),
+    /// It started and re-synced from the leader.
+    Resynced,
+}
+
+/// How a file is damaged.
+#[derive(Debug, Clone, Copy)]
+pub enum Damage {
+    /// One byte in the middle flipped (a bad sector, a bit rot).
+    FlipByte,
+    /// The second half gone (a disk that lost what it said it had written).
+    CutInHalf,
+}
+
+/// A follower is stopped, its newest storage file of `kind` ("log" for
+/// RocksDB's write-ahead log, "sst" for a table file) is damaged, and it is
+/// restarted. It must notice, and either refuse to start or
+/// recover to a consistent earlier state and re-sync: never serve what the file
+/// says now. A refused member is wiped and restarted, as an operator would.
+pub fn corrupt_file_on_a_follower(kind: &str, damage: Damage) -> (Outcome, AfterCorruption) {
+    let mut ensemble = Ensemble::start_with(3, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let follower = (leader + 1) % 3;
+    let running = start_workload(workload(&ensemble));
+    std::thread::sleep(Duration::from_secs(3));
+    ensemble.members[follower].terminate();
+    let storage = ensemble.members[follower].dir().join("datalog/rocksdb");
+    corrupt_newest(&storage, kind, damage);
+    ensemble.members[follower].restart_unready();
+    let after = match ensemble.members[follower].wait_exit(Duration::from_secs(10)) {
+        Some(status) => {
+            assert!(!status.success(), "exited cleanly on its own");
+            let said = ensemble.members[follower].log_tail();
+            std::fs::remove_dir_all(&storage).expect("wipe the refused member's storage");
+            ensemble.members[follower].restart_unready();
+            AfterCorruption::Refused(said)
+        }
+        None => AfterCorruption::Resynced,
+    };
+    ensemble.members[follower].wait_serving();
+    std::thread::sleep(Duration::from_secs(2));
+    (finish(ensemble, running.stop()), after)
+}
+
+/// Damages the newest file in `dir` ending in `.{ext}`.
+fn corrupt_newest(dir: &std::path::Path, ext: &str, damage: Damage) {
+    let newest = std::fs::read_dir(dir)
+        .expect("read the storage directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() > 4096))
+        .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+        .unwrap_or_else(|| {
+            let listing: Vec<_> = std::fs::read_dir(dir)
+                .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
+                .unwrap_or_default();
+            panic!("no .{ext} file over 4 KB in {}: {listing:?}", dir.display())
+        });
+    let path = newest.path();
+    let mut bytes = std::fs::read(&path).expect("read the file to corrupt");
+    let middle = bytes.len() / 2;
+    match damage {
+        Damage::FlipByte => bytes[middle] ^= 0x5a,
+        Damage::CutInHalf => bytes.truncate(middle),
+    }
+    std::fs::write(&path, bytes).expect("write the corrupt file");
 }
