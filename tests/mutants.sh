@@ -3,8 +3,8 @@
 # caught.
 #   1. The ZAB simulator catches ack-before-fsync, a skipped TRUNC and NEWLEADER acked
 #      before the history is durable (server/tests/zab_mutants.rs).
-#   2. The history checker, on real processes, catches a skipped TRUNC and a dropped
-#      closeSession, and finds nothing lost after crashes at the failpoints
+#   2. The history checker, on real processes, catches a skipped TRUNC, a dropped
+#      closeSession and watches lost on reconnect (setWatches ignored), and finds nothing lost after crashes at the failpoints
 #      (tests/tests/history_mutants.rs), in a rookery built with
 #      `--features mutants,failpoints`, copied aside so target/debug/rookery stays the
 #      real one. The tests set the environment the members inherit: one at a time.

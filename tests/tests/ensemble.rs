@@ -554,3 +554,76 @@ async fn a_member_behind_by_more_than_a_frame_catches_up_by_diff() {
     );
     ensemble.assert_same_digest();
 }
+
+/// Regression: a leader that prepared a session's close and lost its quorum
+/// before the close committed kept the session marked "closing". Leading again
+/// later, it never expired that session (expiry skips closing sessions) and
+/// refused its close as already expired: the session and its ephemerals lived
+/// on for ever.
+#[test]
+fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
+    use rookery_tests::history::client::SessionClient;
+    use rookery_tests::proxy::Direction;
+    let mut ensemble = Ensemble::start_proxied_with(3, Vec::new());
+    let first = wait_leader(&ensemble, None);
+    let members: Vec<_> = ensemble.members.iter().map(|m| m.addr()).collect();
+    // Two others: `next` will lead while `first` is cut off, `third` stays.
+    let next = (0..3).filter(|i| *i != first).max().expect("two others");
+    let third = 3 - first - next;
+    assert!(
+        first > third,
+        "expected the highest id to lead a fresh ensemble, got member {}",
+        first + 1
+    );
+    let mut owner =
+        SessionClient::open(members.clone(), first, true, 15_000).expect("open a session");
+    let made = owner
+        .create("/zombie", b"", true)
+        .unwrap_or_else(|_| panic!("create /zombie"));
+    assert_eq!(made.err, 0);
+
+    // Cut the leader off, then ask it to close the session: it prepares and
+    // proposes the close, which never commits; it then steps down.
+    for p in ensemble.links_of(first) {
+        p.blackhole(Direction::Both);
+    }
+    let closed = owner.close();
+    assert!(
+        closed.is_err(),
+        "a cut-off leader answered a close: {closed:?}"
+    );
+    assert_eq!(wait_leader(&ensemble, Some(first)), next);
+    for p in ensemble.links_of(first) {
+        p.heal();
+    }
+    let deadline = std::time::Instant::now() + GUARD;
+    while ensemble.mode(first).as_deref() != Some("follower") {
+        assert!(std::time::Instant::now() < deadline, "never rejoined");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Well before the session's 15 s run out, the new leader goes: `first` has
+    // the same history as `third` and the higher id, so it leads again.
+    ensemble.members[next].kill9();
+    assert_eq!(wait_leader(&ensemble, Some(next)), first);
+
+    // Nobody holds the session: it must expire, and its ephemeral go.
+    let mut watcher =
+        SessionClient::open(members.clone(), third, true, 30_000).expect("open a watcher");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let r = watcher
+            .get_data("/zombie", false)
+            .unwrap_or_else(|e| panic!("getData through member {}: {e:?}", third + 1));
+        if r.err == -101 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session whose close never committed was never expired: its ephemeral \
+             is still there after 90 s"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    ensemble.members[next].restart_unready();
+}

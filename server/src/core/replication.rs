@@ -528,9 +528,13 @@ impl Core {
             self.repl.waiting.clear();
         }
         if serving && !self.repl.serving && self.repl.leads() {
-            // A new leader prepares against its own applied tree and owns expiry.
+            // A new leader prepares against its own applied tree and owns expiry,
+            // starting afresh: a close this member prepared when it led before,
+            // and which never committed, must not leave that session "closing"
+            // (never expired, its close refused) for ever.
             self.prep = Prep::default();
             self.repl.proposed_sessions.clear();
+            self.expiry = crate::session::ExpiryTracker::default();
             let now = Instant::now();
             for (id, s) in self.tree.sessions() {
                 self.expiry.touch(*id, s.timeout_ms, now);
