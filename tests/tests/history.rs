@@ -9,10 +9,17 @@ fn assert_valid(o: &Outcome) {
         panic!("the members' trees differ at the end: {e}");
     }
     let verdict = history::check(&o.history, &o.logs);
+    let compare_and_sets = o
+        .history
+        .iter()
+        .filter(|op| op.kind == Kind::CheckAndSet && op.returned.is_some())
+        .count();
     eprintln!(
-        "checked {} acknowledged writes, {} reads, {} indeterminate, {} watches set and {} \
-         events, against {} txns in {} epochs",
+        "checked {} acknowledged writes ({} compare-and-sets, {} sequential creates), {} \
+         reads, {} indeterminate, {} watches set and {} events, against {} txns in {} epochs",
         verdict.acknowledged_writes,
+        compare_and_sets,
+        verdict.sequential_creates,
         verdict.reads,
         verdict.indeterminate,
         verdict.watches_set,
@@ -30,6 +37,10 @@ fn assert_valid(o: &Outcome) {
         "too little work to mean anything"
     );
     assert!(verdict.reads > 20, "too few reads to mean anything");
+    assert!(
+        compare_and_sets > 10 && verdict.sequential_creates > 10,
+        "too few multis or sequential creates to mean anything"
+    );
     assert!(
         verdict.watch_events > 10,
         "too few watch events to mean anything: {}",

@@ -24,9 +24,12 @@ pub struct Returned {
     pub err: i32,
     /// For a read: the data; for a create: the created path as bytes.
     pub data: Option<Vec<u8>>,
-    /// The Stat's version and mzxid, for get_data and set_data.
+    /// The Stat's version and mzxid, for get_data and set_data (and a multi's
+    /// setData).
     pub version: Option<i32>,
     pub mzxid: Option<i64>,
+    /// A multi's per-op error codes (0 = that op succeeded).
+    pub results: Vec<i32>,
 }
 
 /// One session, possibly moving between members.
@@ -235,11 +238,21 @@ impl SessionClient {
         data: &[u8],
         ephemeral: bool,
     ) -> Result<Returned, Failure> {
+        self.create_with_flags(path, data, if ephemeral { 1 } else { 0 })
+    }
+
+    /// create with ZooKeeper's CreateMode flags (2 = persistent sequential).
+    pub fn create_with_flags(
+        &mut self,
+        path: &str,
+        data: &[u8],
+        flags: i32,
+    ) -> Result<Returned, Failure> {
         let body = Writer::new()
             .string(path)
             .buffer(data)
             .open_acl()
-            .int(if ephemeral { 1 } else { 0 });
+            .int(flags);
         let (zxid, err, body) = self.call(wire::op::CREATE, body)?;
         let created = (err == 0).then(|| Reader(&body).buffer().unwrap_or_default());
         Ok(Returned {
@@ -248,6 +261,7 @@ impl SessionClient {
             data: created,
             version: None,
             mzxid: None,
+            results: Vec::new(),
         })
     }
 
@@ -265,6 +279,7 @@ impl SessionClient {
             data: None,
             version,
             mzxid,
+            results: Vec::new(),
         })
     }
 
@@ -277,6 +292,7 @@ impl SessionClient {
             data: None,
             version: None,
             mzxid: None,
+            results: Vec::new(),
         })
     }
 
@@ -291,6 +307,7 @@ impl SessionClient {
                 data: None,
                 version: None,
                 mzxid: None,
+                results: Vec::new(),
             });
         }
         if watch {
@@ -305,7 +322,61 @@ impl SessionClient {
             data: Some(data.unwrap_or_default()),
             version,
             mzxid,
+            results: Vec::new(),
         })
+    }
+
+    /// multi [check(path, version), setData(path, data, -1)]: a compare-and-set.
+    pub fn check_and_set(
+        &mut self,
+        path: &str,
+        version: i32,
+        data: &[u8],
+    ) -> Result<Returned, Failure> {
+        let body = Writer::new()
+            .int(OP_CHECK)
+            .boolean(false)
+            .int(-1)
+            .string(path)
+            .int(version)
+            .int(wire::op::SET_DATA)
+            .boolean(false)
+            .int(-1)
+            .string(path)
+            .buffer(data)
+            .int(-1)
+            .int(-1)
+            .boolean(true)
+            .int(-1);
+        let (zxid, err, body) = self.call(OP_MULTI, body)?;
+        let mut out = Returned {
+            zxid,
+            err,
+            data: None,
+            version: None,
+            mzxid: None,
+            results: Vec::new(),
+        };
+        let mut r = Reader(&body);
+        while err == 0 && r.remaining() >= 9 {
+            let kind = r.int();
+            let done = r.0[0] != 0;
+            r.0 = &r.0[1..];
+            let code = r.int();
+            if done {
+                break;
+            }
+            match kind {
+                OP_ERROR => out.results.push(r.int()),
+                k if k == wire::op::SET_DATA => {
+                    (out.version, out.mzxid) = stat_version(r.0);
+                    r.0 = &r.0[STAT_LEN.min(r.0.len())..];
+                    out.results.push(code);
+                }
+                _ => out.results.push(code),
+            }
+        }
+        Ok(out)
     }
 
     /// Closes the session.
@@ -319,11 +390,18 @@ impl SessionClient {
             data: None,
             version: None,
             mzxid: None,
+            results: Vec::new(),
         })
     }
 }
 
 const OP_DELETE: i32 = 2;
+const OP_CHECK: i32 = 13;
+const OP_MULTI: i32 = 14;
+const OP_ERROR: i32 = -1;
+/// czxid, mzxid, ctime, mtime, version, cversion, aversion, ephemeralOwner,
+/// dataLength, numChildren, pzxid.
+const STAT_LEN: usize = 68;
 const OP_CLOSE_SESSION: i32 = -11;
 
 /// (version, mzxid) from a Stat: czxid, mzxid, ctime, mtime, version, ...

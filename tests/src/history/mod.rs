@@ -30,8 +30,13 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Create,
+    /// A persistent sequential create: `path` is the prefix asked for, the
+    /// reply's `data` the name the server chose.
+    CreateSequential,
     CreateEphemeral,
     SetData,
+    /// multi [check(path, version), setData(path, value)]: all or nothing.
+    CheckAndSet,
     Delete,
     GetData,
     /// getData that also sets a data watch.
@@ -64,6 +69,8 @@ pub struct Op {
     pub path: String,
     /// The value written (unique per request), empty for reads and deletes.
     pub value: Vec<u8>,
+    /// The version a CheckAndSet expects (-1 for everything else).
+    pub version: i32,
     /// Nanoseconds since the workload began.
     pub invoked: u64,
     /// When and what it returned; `None` = indeterminate (the connection broke).
@@ -155,15 +162,19 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
         rng
     };
     let mut mine: Vec<String> = Vec::new();
+    // The version this client last saw of each key, for its compare-and-sets.
+    let mut seen_version: HashMap<String, i32> = HashMap::new();
     let mut n = 0u64;
     while !stop.load(Ordering::SeqCst) {
         n += 1;
         let value = format!("c{client}-{n}").into_bytes();
         let roll = next() % 100;
         let (kind, path) = match roll {
-            0..=24 => (Kind::Create, format!("{ROOT}/c{client}-{n}")),
+            0..=19 => (Kind::Create, format!("{ROOT}/c{client}-{n}")),
+            20..=24 => (Kind::CreateSequential, format!("{ROOT}/s{client}-")),
             25..=29 => (Kind::CreateEphemeral, format!("{ROOT}/e{client}-{n}")),
-            30..=54 => (Kind::SetData, key_path((next() as usize) % w.keys)),
+            30..=46 => (Kind::SetData, key_path((next() as usize) % w.keys)),
+            47..=54 => (Kind::CheckAndSet, key_path((next() as usize) % w.keys)),
             55..=64 if !mine.is_empty() => {
                 let i = (next() as usize) % mine.len();
                 (Kind::Delete, mine.swap_remove(i))
@@ -171,9 +182,16 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             65..=79 => (Kind::GetDataWatch, key_path((next() as usize) % w.keys)),
             _ => (Kind::GetData, key_path((next() as usize) % w.keys)),
         };
+        let expected = if kind == Kind::CheckAndSet {
+            seen_version.get(&path).copied().unwrap_or(0)
+        } else {
+            -1
+        };
         let invoked = epoch.elapsed().as_nanos() as u64;
         let result = match kind {
             Kind::Create => session.create(&path, &value, false),
+            Kind::CreateSequential => session.create_with_flags(&path, &value, 2),
+            Kind::CheckAndSet => session.check_and_set(&path, expected, &value),
             Kind::CreateEphemeral => session.create(&path, &value, true),
             Kind::SetData => session.set_data(&path, &value, -1),
             Kind::Delete => session.delete(&path, -1),
@@ -193,13 +211,25 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             } else {
                 value
             },
+            version: expected,
             invoked,
             returned: None,
         };
         match result {
             Ok(r) => {
-                if r.err == 0 && kind == Kind::Create {
-                    mine.push(path);
+                match (kind, r.err, &r.data) {
+                    (Kind::Create, 0, _) => mine.push(path.clone()),
+                    (Kind::CreateSequential, 0, Some(name)) => {
+                        mine.push(String::from_utf8_lossy(name).into_owned())
+                    }
+                    _ => {}
+                }
+                if let (
+                    Some(v),
+                    Kind::GetData | Kind::GetDataWatch | Kind::SetData | Kind::CheckAndSet,
+                ) = (r.version, kind)
+                {
+                    seen_version.insert(path, v);
                 }
                 op.returned = Some((epoch.elapsed().as_nanos() as u64, r));
                 ops.push(op);
@@ -232,6 +262,7 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
         kind: Kind::Close,
         path: String::new(),
         value: Vec::new(),
+        version: -1,
         invoked,
         returned: None,
     };
@@ -253,6 +284,7 @@ fn take_events(session: &mut SessionClient, ops: &mut Vec<Op>, client: usize, in
             kind: Kind::Event(event),
             path,
             value: Vec::new(),
+            version: -1,
             invoked,
             returned: None,
         });
@@ -268,6 +300,7 @@ fn expired(client: usize, session: i64, epoch: Instant) -> Op {
         kind: Kind::Expired,
         path: String::new(),
         value: Vec::new(),
+        version: -1,
         invoked: at,
         returned: None,
     }
@@ -409,6 +442,11 @@ impl Model {
         Some((*z, if node.is_some() { 3 } else { 2 }))
     }
 
+    /// The state of `path` just before `zxid` applied.
+    fn before(&self, path: &str, zxid: i64) -> Option<&Node> {
+        self.at(path, zxid - 1)
+    }
+
     /// The state of `path` as of `zxid`.
     fn at(&self, path: &str, zxid: i64) -> Option<&Node> {
         self.history
@@ -430,6 +468,8 @@ pub struct Verdict {
     pub txns: usize,
     /// Sessions a client found expired.
     pub expired_sessions: usize,
+    /// Sequential creates in the log under the workload's parent.
+    pub sequential_creates: usize,
     /// Logs that begin after the fullest one's start (members synced by SNAP).
     pub logs_starting_later: usize,
     /// Data watches set (acknowledged) and watch notifications received.
@@ -438,6 +478,75 @@ pub struct Verdict {
 }
 
 const NO_NODE: i32 = -101;
+const BAD_VERSION: i32 = -103;
+const NODE_EXISTS: i32 = -110;
+
+/// The 10-digit counter ZooKeeper appends to a sequential node's name.
+fn sequence_number(path: &str) -> Option<u64> {
+    let tail = path.get(path.len().checked_sub(10)?..)?;
+    if tail.bytes().all(|b| b.is_ascii_digit()) {
+        tail.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// A compare-and-set multi: its result must be what the model says of the
+/// version it expected, and the log must hold the same outcome: the two ops
+/// applied, or a multi error with the same per-op codes.
+fn check_cas(
+    op: &Op,
+    r: &client::Returned,
+    t: &serde_json::Value,
+    model: &Model,
+    p: &mut Vec<String>,
+) {
+    let zxid = r.zxid;
+    let before = model.before(&op.path, zxid).map(|n| n.version);
+    let should_pass = before == Some(op.version);
+    let passed = r.err == 0 && !r.results.is_empty() && r.results.iter().all(|c| *c == 0);
+    let ty = t["type"].as_str().unwrap_or("");
+    if passed != should_pass {
+        p.push(format!(
+            "check-and-set of {} expecting v{} at 0x{zxid:x}: answered {:?}, but the version \
+             before it was {before:?}",
+            op.path, op.version, r.results
+        ));
+        return;
+    }
+    if passed {
+        let ops = t["ops"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let logged = ty == "multi"
+            && ops.len() == 2
+            && ops[0]["type"] == "check"
+            && ops[1]["type"] == "set_data"
+            && ops[1]["path"].as_str() == Some(op.path.as_str())
+            && data_of(&ops[1]) == op.value;
+        let version = model.at(&op.path, zxid).map(|n| n.version);
+        if !logged || r.version != version {
+            p.push(format!(
+                "check-and-set of {} acknowledged at 0x{zxid:x} with v{:?}, the log has {t} \
+                 (model v{version:?})",
+                op.path, r.version
+            ));
+        }
+    } else {
+        let codes: Vec<i64> = t["codes"]
+            .as_array()
+            .map(|c| c.iter().filter_map(serde_json::Value::as_i64).collect())
+            .unwrap_or_default();
+        let answered: Vec<i64> = r.results.iter().map(|c| *c as i64).collect();
+        if ty != "multi_error"
+            || codes != answered
+            || answered.first() != Some(&(BAD_VERSION as i64))
+        {
+            p.push(format!(
+                "failed check-and-set of {} at 0x{zxid:x} answered {answered:?}, the log has {t}",
+                op.path
+            ));
+        }
+    }
+}
 
 /// Checks a history against every member's log.
 pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
@@ -508,7 +617,7 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
     }
 
     // 3. Every returned request against the log and the model.
-    let mut applied_values: HashMap<(String, Vec<u8>), usize> = HashMap::new();
+    let mut applied_values: HashMap<Vec<u8>, usize> = HashMap::new();
     for e in reference {
         collect_values(&e.json, &mut applied_values);
     }
@@ -544,8 +653,7 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
         let Some((_, r)) = &op.returned else {
             if op.kind.is_write() {
                 v.indeterminate += 1;
-                let key = (op.path.clone(), op.value.clone());
-                if !op.value.is_empty() && applied_values.get(&key).copied().unwrap_or(0) > 1 {
+                if !op.value.is_empty() && applied_values.get(&op.value).copied().unwrap_or(0) > 1 {
                     p.push(format!(
                         "indeterminate {:?} of {} applied twice",
                         op.kind, op.path
@@ -589,6 +697,16 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
         }
         let t = &entry.json;
         let ty = t["type"].as_str().unwrap_or("");
+        if op.kind == Kind::CreateSequential && r.err == NODE_EXISTS {
+            p.push(format!(
+                "sequential create of {} answered NODEEXISTS (ZOOKEEPER-1046)",
+                op.path
+            ));
+        }
+        if op.kind == Kind::CheckAndSet {
+            check_cas(op, r, t, &model, p);
+            continue;
+        }
         if r.err != 0 {
             if ty != "error" || t["code"].as_i64() != Some(r.err as i64) {
                 p.push(format!(
@@ -599,16 +717,26 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
             continue;
         }
         let expected_type = match op.kind {
-            Kind::Create | Kind::CreateEphemeral => "create",
+            Kind::Create | Kind::CreateEphemeral | Kind::CreateSequential => "create",
+            Kind::CheckAndSet => "multi",
             Kind::SetData => "set_data",
             Kind::Delete => "delete",
             Kind::Close => "close_session",
             Kind::GetData | Kind::GetDataWatch | Kind::Event(_) | Kind::Expired => "",
         };
+        let logged_path = t["path"].as_str().unwrap_or("");
+        let path_matches = match op.kind {
+            // The name the server chose, under the prefix asked for.
+            Kind::CreateSequential => {
+                r.data.as_deref() == Some(logged_path.as_bytes())
+                    && logged_path.starts_with(op.path.as_str())
+                    && sequence_number(logged_path).is_some()
+            }
+            _ => logged_path == op.path,
+        };
         let matches = ty == expected_type
             && (op.kind == Kind::Close
-                || (t["path"].as_str() == Some(op.path.as_str())
-                    && (op.kind == Kind::Delete || data_of(t) == op.value)));
+                || (path_matches && (op.kind == Kind::Delete || data_of(t) == op.value)));
         if !matches {
             p.push(format!(
                 "{:?} of {} acknowledged at 0x{:x}, but the log has {t} there",
@@ -667,11 +795,33 @@ pub fn check(history: &[Op], logs: &[Vec<Entry>]) -> Verdict {
         *seen = (*seen).max(zxid);
     }
 
-    // 6. Data watches.
+    // 6. Sequential names under the workload's parent only ever grow.
+    let mut last_sequence: Option<(i64, u64)> = None;
+    for e in reference {
+        let path = e.json["path"].as_str().unwrap_or("");
+        if e.json["type"] != "create" || !path.starts_with(&format!("{ROOT}/s")) {
+            continue;
+        }
+        let Some(n) = sequence_number(path) else {
+            continue;
+        };
+        if let Some((z, m)) = last_sequence {
+            if n <= m {
+                p.push(format!(
+                    "sequential {path} at 0x{:x} does not follow {m} (at 0x{z:x})",
+                    e.zxid
+                ));
+            }
+        }
+        last_sequence = Some((e.zxid, n));
+        v.sequential_creates += 1;
+    }
+
+    // 7. Data watches.
     check_watches(history, &model, &mut v);
     let p = &mut v.problems;
 
-    // 7. No ephemeral outlives its session's close.
+    // 8. No ephemeral outlives its session's close.
     for (path, n) in &model.nodes {
         if n.owner != 0 && model.closed_sessions.contains(&n.owner) {
             p.push(format!("{path} outlived its session 0x{:x}", n.owner));
@@ -747,11 +897,12 @@ fn check_watches(history: &[Op], model: &Model, v: &mut Verdict) {
     }
 }
 
-fn collect_values(t: &serde_json::Value, out: &mut HashMap<(String, Vec<u8>), usize>) {
+/// How often each written value is in the log (values are unique per request,
+/// so more than once means a request applied twice).
+fn collect_values(t: &serde_json::Value, out: &mut HashMap<Vec<u8>, usize>) {
     match t["type"].as_str() {
         Some("create") | Some("set_data") => {
-            let key = (t["path"].as_str().unwrap_or("").to_string(), data_of(t));
-            *out.entry(key).or_default() += 1;
+            *out.entry(data_of(t)).or_default() += 1;
         }
         Some("multi") => {
             for op in t["ops"].as_array().into_iter().flatten() {
@@ -786,6 +937,7 @@ mod tests {
             kind,
             path: path.into(),
             value: value.as_bytes().to_vec(),
+            version: -1,
             invoked: at.0,
             returned: Some((
                 at.1,
@@ -795,6 +947,7 @@ mod tests {
                     data: None,
                     version: (kind == Kind::SetData).then_some(1),
                     mzxid: (kind == Kind::SetData).then_some(zxid),
+                    results: Vec::new(),
                 },
             )),
         }
@@ -878,6 +1031,62 @@ mod tests {
         );
     }
 
+    /// A compare-and-set on /a expecting version 0, answered at 0x1_0000_0002.
+    fn cas(results: Vec<i32>) -> Op {
+        let mut op = write(Kind::CheckAndSet, "/a", "v2", (20, 30), 0x1_0000_0002, 7);
+        op.version = 0;
+        if let Some((_, r)) = &mut op.returned {
+            r.results = results;
+            r.version = Some(1);
+        }
+        op
+    }
+
+    fn cas_log(second: serde_json::Value) -> Vec<Entry> {
+        let mut l = log();
+        l[1] = entry(0x1_0000_0002, 7, second);
+        l
+    }
+
+    #[test]
+    fn compare_and_set_results_are_held_against_the_model() {
+        let applied = json!({"type": "multi", "ops": [
+            {"type": "check", "path": "/a"},
+            {"type": "set_data", "path": "/a", "data": hex("v2"), "version": -1},
+        ]});
+        let v = check(&[cas(vec![0, 0])], &[cas_log(applied)]);
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+
+        // The version before was 0, as expected: failing is wrong, whatever the log.
+        let refused = json!({"type": "multi_error", "codes": [-103, -2]});
+        let v = check(&[cas(vec![-103, -2])], &[cas_log(refused)]);
+        assert!(
+            v.problems
+                .iter()
+                .any(|p| p.contains("version before it was")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn sequential_names_that_go_back_are_caught() {
+        let mut l = log();
+        for (i, n) in [(3, 5), (4, 4)] {
+            l.push(entry(
+                0x1_0000_0000 + i,
+                7,
+                json!({"type": "create", "path": format!("{ROOT}/s1-{n:010}"), "owner": 0}),
+            ));
+        }
+        let v = check(&[], &[l]);
+        assert!(
+            v.problems.iter().any(|p| p.contains("does not follow")),
+            "{:?}",
+            v.problems
+        );
+    }
+
     #[test]
     fn a_stale_read_is_caught() {
         let mut read = write(Kind::GetData, "/a", "", (40, 50), 0x1_0000_0002, 8);
@@ -911,6 +1120,7 @@ mod tests {
             kind: Kind::Event(3),
             path: "/a".into(),
             value: Vec::new(),
+            version: -1,
             invoked: at,
             returned: None,
         }
