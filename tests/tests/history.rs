@@ -227,3 +227,21 @@ fn a_followers_log_cut_in_half_is_resynced() {
     );
     assert_valid(&o);
 }
+
+/// A cycle of random faults. 30 s by default; `ROOKERY_SOAK_SECONDS` makes it a
+/// long soak (and `ROOKERY_SOAK_SEED` picks another sequence of faults).
+#[test]
+fn soak_under_a_cycle_of_faults() {
+    let seconds = std::env::var("ROOKERY_SOAK_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let seed = std::env::var("ROOKERY_SOAK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x50a4);
+    let (o, faults) = scenarios::soak(std::time::Duration::from_secs(seconds), seed);
+    eprintln!("soak of {seconds} s, seed {seed}: {faults:?}");
+    assert!(faults.len() >= 3, "too few faults: {faults:?}");
+    assert_valid(&o);
+}

@@ -565,3 +565,72 @@ fn corrupt_newest(dir: &std::path::Path, ext: &str, damage: Damage) {
     }
     std::fs::write(&path, bytes).expect("write the corrupt file");
 }
+
+/// A cycle of faults for `length`: every few seconds one of a leader kill -9
+/// (restarted), a member cut off both ways, the leader frozen past syncLimit,
+/// or every link slowed and lossy; each healed before the next. Returns the
+/// outcome and the faults, in order.
+pub fn soak(length: Duration, seed: u64) -> (Outcome, Vec<&'static str>) {
+    let mut ensemble = Ensemble::start_proxied_with(3, keep_everything());
+    wait_leader(&ensemble, None);
+    let running = start_workload(workload(&ensemble));
+    let mut rng = seed | 1;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut faults = Vec::new();
+    let end = Instant::now() + length;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_secs(2));
+        let leader = wait_leader(&ensemble, None);
+        match next() % 4 {
+            0 => {
+                faults.push("leader killed");
+                ensemble.members[leader].kill9();
+                wait_leader(&ensemble, Some(leader));
+                ensemble.members[leader].restart_unready();
+                ensemble.members[leader].wait_serving();
+            }
+            1 => {
+                faults.push("member cut off");
+                let cut = (next() % 3) as usize;
+                for p in ensemble.links_of(cut) {
+                    p.blackhole(Direction::Both);
+                }
+                std::thread::sleep(Duration::from_secs(3));
+                for p in ensemble.links_of(cut) {
+                    p.heal();
+                }
+            }
+            2 => {
+                faults.push("leader frozen");
+                ensemble.members[leader].pause();
+                wait_leader(&ensemble, Some(leader));
+                ensemble.members[leader].resume();
+            }
+            _ => {
+                faults.push("links slow and lossy");
+                for p in ensemble.links.values() {
+                    p.delay(
+                        Direction::Both,
+                        Duration::from_millis(80),
+                        Duration::from_millis(40),
+                    );
+                    p.loss(Direction::Both, 0.05, Duration::from_millis(200));
+                }
+                std::thread::sleep(Duration::from_secs(3));
+                for p in ensemble.links.values() {
+                    p.heal();
+                }
+            }
+        }
+        for i in 0..ensemble.members.len() {
+            ensemble.members[i].wait_serving();
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    (finish(ensemble, running.stop()), faults)
+}
