@@ -1,6 +1,7 @@
 //! A small disk of its own for one member's storage: a tmpfs mounted over a
 //! directory, which a test can fill to the last byte and free again. Mounting
-//! needs root (CI runs as root); without it the test says so and fails.
+//! needs root: CI runs as root; anyone else needs password-less sudo, or the
+//! test says so and fails.
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -19,7 +20,7 @@ impl SmallDisk {
         let saved = dir.with_extension("before-mount");
         fs::rename(dir, &saved).expect("move the directory aside");
         fs::create_dir_all(dir).expect("recreate the mount point");
-        let status = Command::new("mount")
+        let status = privileged("mount")
             .args(["-t", "tmpfs", "-o"])
             .arg(format!("size={megabytes}m"))
             .arg("tmpfs")
@@ -28,8 +29,8 @@ impl SmallDisk {
             .expect("run mount");
         assert!(
             status.success(),
-            "mounting a tmpfs over {} failed ({status}): the disk-full scenario needs root, \
-             as CI has",
+            "mounting a tmpfs over {} failed ({status}): the disk-full scenario needs root \
+             (or password-less sudo), as CI has",
             dir.display()
         );
         let copied = Command::new("cp")
@@ -75,6 +76,18 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.at).status();
+        let _ = privileged("umount").arg("-l").arg(&self.at).status();
+    }
+}
+
+/// `program`, through `sudo -n` unless this process is root.
+fn privileged(program: &str) -> Command {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        Command::new(program)
+    } else {
+        let mut c = Command::new("sudo");
+        c.args(["-n", program]);
+        c
     }
 }

@@ -142,17 +142,31 @@ pub fn start(w: &Workload) -> Running {
     Running { stop, threads }
 }
 
+/// A session for `client`, on its member (pinned) or any; after an expiry the
+/// client goes on with a new one, as an application would.
+fn new_session(w: &Workload, client: usize, stop: &AtomicBool) -> Option<SessionClient> {
+    let deadline = Instant::now() + Duration::from_millis(w.session_timeout_ms as u64 * 4);
+    loop {
+        let opened = SessionClient::open(
+            w.members.clone(),
+            client % w.members.len(),
+            client < w.pinned,
+            w.session_timeout_ms,
+        );
+        match opened {
+            Ok(s) => return Some(s),
+            Err(_) if Instant::now() < deadline && !stop.load(Ordering::SeqCst) => {
+                std::thread::sleep(Duration::from_millis(200))
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) -> Vec<Op> {
-    let pinned = client < w.pinned;
     let mut ops = Vec::new();
-    let mut session = match SessionClient::open(
-        w.members.clone(),
-        client % w.members.len(),
-        pinned,
-        w.session_timeout_ms,
-    ) {
-        Ok(s) => s,
-        Err(_) => return ops,
+    let Some(mut session) = new_session(w, client, stop) else {
+        return ops;
     };
     let mut rng = 0x2545_f491_4f6c_dd1d_u64 ^ (client as u64 + 1).wrapping_mul(0x9e37_79b9);
     let mut next = || {
@@ -241,7 +255,10 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotConnected => {
                         ops.push(expired(client, session.session_id, epoch));
-                        return ops;
+                        match new_session(w, client, stop) {
+                            Some(s) => session = s,
+                            None => return ops,
+                        }
                     }
                     Err(_) => return ops,
                 }
@@ -249,7 +266,10 @@ fn run_client(w: &Workload, client: usize, stop: &AtomicBool, epoch: Instant) ->
             Err(Failure::Expired) => {
                 ops.push(op);
                 ops.push(expired(client, session.session_id, epoch));
-                return ops;
+                match new_session(w, client, stop) {
+                    Some(s) => session = s,
+                    None => return ops,
+                }
             }
         }
     }
