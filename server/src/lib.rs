@@ -45,7 +45,7 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
     let metrics = Arc::new(rookery_metrics::Metrics::new());
     let store = Arc::new(storage::Storage::open(&cfg.storage_dir())?);
     let loading = std::time::Instant::now();
-    let recovered = store.recover_with_window(cfg.commit_log_count)?;
+    let recovered = store.recover_with_window(cfg.commit_log_count, cfg.commit_log_bytes)?;
     metrics.dbinittime.observe_duration_ms(loading.elapsed());
     tracing::info!(
         applied = format!("0x{:x}", recovered.tree.last_zxid()),
@@ -83,13 +83,20 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
         shutdown.clone(),
     )
     .await?;
+    let net_metrics = metrics.clone();
     let result = match core::Core::new(cfg.clone(), recovered, zab_cfg, handle, metrics) {
         Ok(core) => {
             let core = match links {
                 Some(net) => core.with_links(net),
                 None => core,
             };
-            let net = tokio::spawn(net::serve(listener, core_tx, cfg.clone(), shutdown.clone()));
+            let net = tokio::spawn(net::serve(
+                listener,
+                core_tx,
+                cfg.clone(),
+                net_metrics,
+                shutdown.clone(),
+            ));
             let result = core.run(core_rx, events_rx, link_rx, shutdown).await;
             net.abort();
             result

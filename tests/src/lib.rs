@@ -841,3 +841,57 @@ pub mod exposition {
         samples(text).get(sample).copied()
     }
 }
+
+/// A TCP connection to `to` from the local address `source` (any 127.x.y.z works
+/// on Linux: the whole 127/8 is loopback), with the `wire` read and write guards.
+pub fn connect_from(source: Ipv4Addr, to: SocketAddr) -> io::Result<TcpStream> {
+    use std::os::fd::FromRawFd;
+    fn sockaddr(ip: Ipv4Addr, port: u16) -> libc::sockaddr_in {
+        // SAFETY: sockaddr_in is plain data; all zeroes is a valid value.
+        let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        sa.sin_family = libc::AF_INET as libc::sa_family_t;
+        sa.sin_port = port.to_be();
+        sa.sin_addr.s_addr = u32::from(ip).to_be();
+        sa
+    }
+    let SocketAddr::V4(to) = to else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "IPv4 only"));
+    };
+    // SAFETY: socket(2) has no memory preconditions; the descriptor it returns is
+    // owned by the TcpStream below (closed on drop, also on the error paths).
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket nobody else owns.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let local = sockaddr(source, 0);
+    // SAFETY: `local` is a valid sockaddr_in of `len` bytes for the duration of the call.
+    if unsafe { libc::bind(fd, (&local as *const libc::sockaddr_in).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let remote = sockaddr(*to.ip(), to.port());
+    // SAFETY: as above; a blocking connect on loopback.
+    if unsafe { libc::connect(fd, (&remote as *const libc::sockaddr_in).cast(), len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    stream.set_read_timeout(Some(wire::READ_GUARD))?;
+    stream.set_write_timeout(Some(wire::READ_GUARD))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// The resident set size of process `pid` in KiB (`VmRSS` in /proc/<pid>/status).
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// A KiB figure of /proc/<pid>/status: `VmRSS`, `VmHWM` (peak RSS), ...
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -876,11 +876,19 @@ impl Core {
             _ => None,
         };
         let frame = match body {
+            // As ZooKeeper: an unknown opcode gets UNIMPLEMENTED and the connection is
+            // closed; a body that does not decode gets MARSHALLINGERROR and the
+            // connection goes on (its frames are whole, so the stream is in step).
             Err(e) => {
-                tracing::debug!(opcode, error = %e, "unimplemented request");
-                close_after = true;
-                code = ErrorCode::Unimplemented;
-                reply::header_only(x, zxid, ErrorCode::Unimplemented)
+                tracing::debug!(opcode, error = %e, "request not served");
+                close_after =
+                    matches!(e, crate::proto::DecodeError::Unknown { what: "opcode", .. });
+                code = if close_after {
+                    ErrorCode::Unimplemented
+                } else {
+                    ErrorCode::MarshallingError
+                };
+                reply::header_only(x, zxid, code)
             }
             Ok(req) => match self.serve_read(conn, session, x, zxid, opcode, req) {
                 Ok(frame) => frame,

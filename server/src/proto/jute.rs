@@ -112,7 +112,13 @@ impl<'a> Reader<'a> {
         &mut self,
         mut each: impl FnMut(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
-        match self.read_len()? {
+        // ZooKeeper's BinaryIndex reads a count below -1 as an empty vector too.
+        let offset = self.pos;
+        let count = self.read_i32()?;
+        if count > 0 && count as usize > self.max_len {
+            return Err(DecodeError::BadLength { offset, len: count });
+        }
+        match usize::try_from(count).ok() {
             None => Ok(Vec::new()),
             Some(n) => {
                 // Each element takes at least one byte: cap the pre-allocation by what is left.

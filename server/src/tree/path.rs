@@ -1,12 +1,11 @@
 //! Path rules (`PathUtils.validatePath`) and path arithmetic.
 
-/// Whether a character is forbidden anywhere in a path.
+/// Whether a character is forbidden anywhere in a path. ZooKeeper checks UTF-16
+/// code units, so a character beyond U+FFFF (a surrogate pair in Java) is forbidden
+/// too: its surrogates fall in U+D800–U+F8FF.
 fn forbidden(c: char) -> bool {
     let u = c as u32;
-    u <= 0x1F
-        || (0x7F..=0x9F).contains(&u)
-        || (0xD800..=0xF8FF).contains(&u)
-        || (0xFFF0..=0xFFFF).contains(&u)
+    u <= 0x1F || (0x7F..=0x9F).contains(&u) || (0xD800..=0xF8FF).contains(&u) || u >= 0xFFF0
 }
 
 /// Full validation, as ZooKeeper applies it to create's final path, setData, setACL and check.
@@ -83,6 +82,8 @@ mod tests {
             "/b\u{1e}",
             "/\u{fff0}",
             "/\u{e000}",
+            "/\u{10000}",
+            "/\u{1f600}",
         ] {
             assert!(!is_valid_path(bad), "{bad:?}");
         }
