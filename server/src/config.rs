@@ -71,6 +71,10 @@ pub struct Config {
     /// Committed entries kept in memory for DIFF (`commitLogCount`); a learner
     /// further behind gets SNAP.
     pub commit_log_count: usize,
+    /// Bytes of committed entries kept in memory for DIFF at most
+    /// (`commitLogBytes`, Rookery's own): with big writes the entry count alone
+    /// would let the window hold gigabytes.
+    pub commit_log_bytes: usize,
     /// Sync every learner by SNAP, never DIFF or TRUNC (ZooKeeper's
     /// `zookeeper.forceSnapshotSync`, meant for testing the SNAP path).
     pub force_snapshot_sync: bool,
@@ -143,6 +147,7 @@ impl Config {
             container_check_interval_ms: 60_000,
             commit_log_count: 20_000,
             force_snapshot_sync: false,
+            commit_log_bytes: 256 * 1024 * 1024,
             my_id: None,
             raw: BTreeMap::new(),
             warnings: Vec::new(),
@@ -287,6 +292,9 @@ impl Config {
                 "readonlymode.enabled" => cfg.read_only_mode_enabled = boolean()?,
                 "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = num("milliseconds")?.max(1)
+                }
+                "commitLogBytes" => {
+                    cfg.commit_log_bytes = num("a number of bytes")?.max(1) as usize
                 }
                 "forceSnapshotSync" | "zookeeper.forceSnapshotSync" => {
                     cfg.force_snapshot_sync = boolean()?

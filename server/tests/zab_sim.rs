@@ -48,3 +48,11 @@ fn zab_survives_random_faults() {
         "proposals were hardly ever lost silently: {total:?}"
     );
 }
+
+#[test]
+fn an_ack_for_a_zxid_never_proposed_counts_for_nothing() {
+    assert!(
+        !sim::a_forged_ack_commits_a_write_nobody_holds(),
+        "the leader committed a write no follower holds, on a forged ACK"
+    );
+}

@@ -98,6 +98,7 @@ pub fn zab_config(cfg: &Config) -> ZabConfig {
         rebroadcast_ticks: 5,
         ping_ticks: (cfg.tick_time_ms as u64 / 2 / TICK_MS).max(1),
         window: cfg.commit_log_count,
+        window_bytes: cfg.commit_log_bytes,
         force_snap: cfg.force_snapshot_sync,
     }
 }

@@ -318,16 +318,22 @@ impl Storage {
     /// Loads the applied state and the logged entries past it. Those are not
     /// applied here: whether they are committed is for the ZAB core to decide.
     pub fn recover(&self) -> Result<Recovered, StorageError> {
-        self.recover_with_window(0)
+        self.recover_with_window(0, 0)
     }
 
     /// As `recover`, plus up to `window` of the newest applied entries, so that a
     /// restarted member (a leader, above all) can bring others up to date by DIFF
     /// rather than SNAP, as ZooKeeper loads its committedLog at start-up.
-    pub fn recover_with_window(&self, window: usize) -> Result<Recovered, StorageError> {
+    /// The window holds at most `window` entries and `window_bytes` of them.
+    pub fn recover_with_window(
+        &self,
+        window: usize,
+        window_bytes: usize,
+    ) -> Result<Recovered, StorageError> {
         let mut rec = self.recover_state_and_tail()?;
         let applied = rec.tree.last_zxid();
         let mut newest_first = Vec::new();
+        let mut bytes = 0usize;
         if window > 0 {
             let from = log_key(applied);
             for item in self.db.iterator_cf(
@@ -339,9 +345,10 @@ impl Storage {
                 let logged = Logged::decode(payload).map_err(|e| decode_err(CF_LOG, &k, e))?;
                 newest_first.push(logged);
                 // One more than the window: the oldest read is the base, not an entry.
-                if newest_first.len() > window {
+                if newest_first.len() > window || bytes > window_bytes {
                     break;
                 }
+                bytes += payload.len();
             }
         }
         // The oldest entry read stands for the history before the window: it is
@@ -927,13 +934,13 @@ mod tests {
         let mut refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         refs.push("/");
         write_state(&s, &tree, &refs);
-        let rec = s.recover_with_window(3).unwrap();
+        let rec = s.recover_with_window(3, usize::MAX).unwrap();
         let zxids = |v: &[Logged]| v.iter().map(|l| l.txn.zxid).collect::<Vec<_>>();
         assert_eq!(zxids(&rec.recent), vec![3, 4, 5]);
         assert_eq!(rec.recent_base, 2);
         assert_eq!(zxids(&rec.unapplied), vec![6]);
         // A window wider than the log: the oldest entry is the base.
-        let rec = s.recover_with_window(100).unwrap();
+        let rec = s.recover_with_window(100, usize::MAX).unwrap();
         assert_eq!(zxids(&rec.recent), vec![2, 3, 4, 5]);
         assert_eq!(rec.recent_base, 1);
         // No window: only the tail.

@@ -221,6 +221,7 @@ impl Zab {
         let now = self.now;
         let from_voter = self.cfg.is_voter(from);
         let current = (self.current_epoch, self.log.last());
+        let last_proposed = self.log.last();
         let Some(l) = self.leader_state() else { return };
         if let Some(lr) = l.learners.get_mut(&from) {
             lr.last_heard = now;
@@ -304,6 +305,17 @@ impl Zab {
                 let Some(lr) = l.learners.get_mut(&from) else {
                     return;
                 };
+                // An ACK past what this leader proposed is forged or garbled:
+                // counting it would let later proposals commit without this
+                // learner holding them.
+                if zxid > last_proposed {
+                    tracing::warn!(
+                        peer = from,
+                        zxid = format!("0x{zxid:x}"),
+                        "ignoring an ACK for a zxid never proposed"
+                    );
+                    return;
+                }
                 if lr.stage >= Stage::Synced {
                     lr.acked = lr.acked.max(zxid);
                     self.leader_try_commit();

@@ -9,6 +9,8 @@ pub struct Log {
     /// The zxid just before the first entry held; older entries live only in the state.
     base: i64,
     entries: VecDeque<Entry>,
+    /// Bytes of entry data held (the window is bounded by count and by bytes).
+    bytes: usize,
     /// Last logged zxid (handed to storage, maybe not yet durable).
     last: i64,
     /// Last zxid storage reported durable.
@@ -25,6 +27,7 @@ impl Log {
         let last = entries.last().map_or(base, |e| e.zxid);
         Log {
             base,
+            bytes: entries.iter().map(|e| e.data.len()).sum(),
             entries: entries.into(),
             last,
             durable: last,
@@ -91,13 +94,16 @@ impl Log {
     pub fn append(&mut self, entry: Entry) {
         debug_assert!(entry.zxid > self.last, "log appends must increase");
         self.last = entry.zxid;
+        self.bytes += entry.data.len();
         self.entries.push_back(entry);
     }
 
     /// Drops entries after `zxid`.
     pub fn truncate(&mut self, zxid: i64) {
         while self.entries.back().is_some_and(|e| e.zxid > zxid) {
-            self.entries.pop_back();
+            if let Some(e) = self.entries.pop_back() {
+                self.bytes -= e.data.len();
+            }
         }
         self.last = zxid.max(self.base);
         self.durable = self.durable.min(self.last);
@@ -106,6 +112,7 @@ impl Log {
     /// Replaces everything with a snapshot at `zxid` (state installed, log empty).
     pub fn reset_to_snapshot(&mut self, zxid: i64) {
         self.entries.clear();
+        self.bytes = 0;
         self.base = zxid;
         self.last = zxid;
         self.durable = zxid;
@@ -131,15 +138,23 @@ impl Log {
         })
     }
 
-    /// Forgets applied entries beyond the newest `keep`.
-    pub fn trim(&mut self, keep: usize) {
-        while self.entries.len() > keep
+    /// Forgets the oldest applied entries while more than `keep` of them, or
+    /// more than `max_bytes` of data, are held (a window of big writes would
+    /// otherwise hold gigabytes).
+    pub fn trim(&mut self, keep: usize, max_bytes: usize) {
+        while (self.entries.len() > keep || self.bytes > max_bytes)
             && self.entries.front().is_some_and(|e| e.zxid <= self.applied)
         {
             if let Some(e) = self.entries.pop_front() {
                 self.base = e.zxid;
+                self.bytes -= e.data.len();
             }
         }
+    }
+
+    /// Bytes of entry data held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 }
 
@@ -178,7 +193,28 @@ mod tests {
         assert_eq!(log.advance_applied(), Some(1));
         log.mark_durable(2);
         assert_eq!(log.advance_applied(), Some(2));
-        log.trim(0);
+        log.trim(0, usize::MAX);
         assert_eq!(log.base(), 2);
+    }
+
+    /// Regression (found by tests/tests/limits.rs: 1,730 writes of 1 MB held
+    /// 2.3 GB): the window is bounded by bytes as well as by entries.
+    #[test]
+    fn the_window_is_bounded_by_bytes_too() {
+        let big = |z| Entry {
+            zxid: z,
+            data: Bytes::from(vec![0u8; 1000]),
+        };
+        let mut log = Log::recovered(0, vec![], 0);
+        for z in 1..=10 {
+            log.append(big(z));
+        }
+        log.mark_durable(10);
+        log.mark_committed(10);
+        log.advance_applied();
+        log.trim(100, 3500);
+        assert_eq!((log.base(), log.bytes()), (7, 3000));
+        log.truncate(8);
+        assert_eq!(log.bytes(), 1000);
     }
 }

@@ -172,6 +172,8 @@ pub struct ZabConfig {
     pub ping_ticks: u64,
     /// Applied entries kept in memory for DIFF; older learners get SNAP.
     pub window: usize,
+    /// Bytes of applied entries kept for DIFF at most (`commitLogBytes`).
+    pub window_bytes: usize,
     /// Every learner gets SNAP (`forceSnapshotSync`).
     pub force_snap: bool,
 }
@@ -389,7 +391,7 @@ impl Zab {
     fn apply_ready(&mut self) {
         if let Some(upto) = self.log.advance_applied() {
             self.out.push(Action::Commit(upto));
-            self.log.trim(self.cfg.window);
+            self.log.trim(self.cfg.window, self.cfg.window_bytes);
         }
     }
 

@@ -129,6 +129,7 @@ fn config(
         rebroadcast_ticks: 5,
         ping_ticks: 2,
         window,
+        window_bytes: usize::MAX,
         force_snap: false,
     }
 }
@@ -722,4 +723,50 @@ fn run_seed_inner(seed: u64, steps: usize) -> Stats {
 /// `ZAB_SIM_TRACE=1` prints every event and action (with a single seed).
 fn trace() -> bool {
     std::env::var_os("ZAB_SIM_TRACE").is_some()
+}
+
+/// Regression (found by reading the code for tests/tests/bad_peer_input.rs): the
+/// leader took an ACK for a zxid it had never proposed as covering later
+/// proposals, so one forged (or garbled) ACK let it commit, and answer, a write
+/// no follower held. Returns whether the leader committed a write only it holds.
+pub fn a_forged_ack_commits_a_write_nobody_holds() -> bool {
+    let mut sim = Sim::new(3, 3, 0);
+    sim.settle();
+    let leader = sim
+        .nodes
+        .iter()
+        .find(|(_, n)| {
+            n.zab
+                .as_ref()
+                .is_some_and(|z| z.state() == PeerState::Leading)
+        })
+        .map(|(id, _)| *id)
+        .expect("a leader after settling");
+    let followers: Vec<PeerId> = sim
+        .voters
+        .iter()
+        .copied()
+        .filter(|p| *p != leader)
+        .collect();
+    // One follower down: the other one's ack is the quorum.
+    sim.crash(followers[1]);
+    let before = sim.nodes[&leader]
+        .zab
+        .as_ref()
+        .map_or(0, |z| z.committed_zxid());
+    sim.deliver_event(
+        leader,
+        Event::Message(followers[0], Msg::Ack { zxid: i64::MAX }),
+    );
+    sim.propose_at(leader, Bytes::from_static(b"only-the-leader-has-it"));
+    sim.run_actions(leader);
+    // The leader's own write completes; nothing reaches the follower.
+    while let Some(ev) = sim.nodes.get_mut(&leader).and_then(|n| n.complete_one()) {
+        sim.deliver_event(leader, ev);
+    }
+    let after = sim.nodes[&leader]
+        .zab
+        .as_ref()
+        .map_or(0, |z| z.committed_zxid());
+    after > before
 }
