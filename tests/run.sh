@@ -18,18 +18,20 @@
 #   kazoo    tests/compat/run-kazoo.sh         (kazoo's own suite against one Rookery member)
 #   kazoo3   the same against a 3-member ensemble (tests/compat/expected-failures-3.txt)
 #   zkcli    tests/zkcli/zkcli-session.sh      (a scripted zkCli session against Rookery)
+#   fuzz     tests/fuzz.sh                     (each cargo-fuzz target for FUZZ_SECONDS=20 from the
+#                                              committed corpus; installs cargo-fuzz; stable Rust)
 # Everything uses the dev profile only: RocksDB's C++ build takes ~10 minutes per profile.
 # Every step runs even if an earlier one failed, except that steps needing the binaries are
 # skipped when the build failed. Exits non-zero if any step failed; prints a summary.
 #
-# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test dashboards mutants kazoo kazoo3 zkcli"
+# Env knobs: SKIP_APT=1 (install nothing), RUN_STEPS="fmt clippy build test dashboards mutants kazoo kazoo3 zkcli fuzz"
 # (a subset, in that order), CARGO_TARGET_DIR (respected).
 set -u -o pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-steps=${RUN_STEPS:-fmt clippy build test dashboards mutants kazoo kazoo3 zkcli}
+steps=${RUN_STEPS:-fmt clippy build test dashboards mutants kazoo kazoo3 zkcli fuzz}
 
 log() { printf '\n==== run.sh: %s ====\n' "$*"; }
 want() { [[ " $steps " == *" $1 "* ]]; }
@@ -145,6 +147,8 @@ else
   fi
   step zkcli 10m bash tests/zkcli/zkcli-session.sh
 fi
+# Builds its own targets (fuzz/ is a workspace of its own).
+step fuzz 30m bash tests/fuzz.sh
 
 # ------------------------------------------------------------------ summary
 log "summary"

@@ -195,6 +195,13 @@ impl TxnBody {
     }
 
     fn decode(r: &mut Reader) -> Result<TxnBody, DecodeError> {
+        Self::decode_op(r, false)
+    }
+
+    /// One body; `in_multi` for a multi's sub-op. Prep never puts a multi inside
+    /// a multi, so one is refused: decoding is then never deeper than two
+    /// levels, whatever a peer sends.
+    fn decode_op(r: &mut Reader, in_multi: bool) -> Result<TxnBody, DecodeError> {
         let tag = r.read_u8()?;
         Ok(match tag {
             T_CREATE_SESSION => TxnBody::CreateSession {
@@ -226,6 +233,7 @@ impl TxnBody {
             T_CHECK => TxnBody::Check {
                 path: r.read_string()?,
             },
+            T_MULTI if in_multi => return Err(DecodeError::Invalid("a multi inside a multi")),
             T_MULTI => {
                 let n = r.read_i32()?;
                 if n < 0 || n as usize > r.remaining() {
@@ -233,7 +241,7 @@ impl TxnBody {
                 }
                 let mut ops = Vec::with_capacity(n as usize);
                 for _ in 0..n {
-                    ops.push(TxnBody::decode(r)?);
+                    ops.push(TxnBody::decode_op(r, true)?);
                 }
                 TxnBody::Multi(ops)
             }
@@ -311,6 +319,43 @@ mod tests {
             },
         };
         assert_eq!(Logged::decode(&logged.encode()).unwrap(), logged);
+    }
+
+    /// A Txn whose body is `depth` multis, each holding the next, around a check.
+    fn nested_multis(depth: usize) -> Vec<u8> {
+        let mut w = Writer::new();
+        for v in [1i64, 2, 3] {
+            w.write_i64(v);
+        }
+        for _ in 0..depth {
+            w.write_raw(&[T_MULTI]);
+            w.write_i32(1);
+        }
+        w.write_raw(&[T_CHECK]);
+        w.write_string("/a");
+        w.into_inner()
+    }
+
+    /// Regression (found while writing the quorum fuzz target): a multi inside
+    /// a multi decoded by recursion, so a PROPOSAL or sync entry of nested
+    /// multis (5 bytes a level) overflowed the decoding thread's stack: 20,000
+    /// levels, a 100 KB entry, were enough for a 2 MiB stack in the dev
+    /// profile. Prep never nests multis; the decoder now refuses them.
+    #[test]
+    fn a_multi_inside_a_multi_is_refused() {
+        assert!(Txn::decode(&nested_multis(1)).is_ok());
+        assert_eq!(
+            Txn::decode(&nested_multis(2)),
+            Err(DecodeError::Invalid("a multi inside a multi"))
+        );
+        let deep = nested_multis(200_000);
+        let outcome = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || Txn::decode(&deep).is_err())
+            .expect("spawn a decoding thread")
+            .join()
+            .expect("decoding a deep nest returns");
+        assert!(outcome);
     }
 
     proptest! {

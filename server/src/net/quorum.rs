@@ -57,7 +57,9 @@ const WRITE_STALL: Duration = Duration::from_secs(30);
 const BATCH_BYTES: usize = 256 * 1024;
 const HEADER_LEN: usize = 8;
 const HELLO_MAGIC: [u8; 4] = *b"RKQ1";
-const HELLO_LEN: usize = 12;
+/// Public only for the fuzz targets (fuzz/), which frame their inputs like a peer.
+#[doc(hidden)]
+pub const HELLO_LEN: usize = 12;
 
 /// The running links of one member. Dropping it (or `shutdown`) stops every task
 /// and closes every socket.
@@ -259,21 +261,24 @@ fn frame_checksum(seq: u64, payload: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&seq.to_be_bytes()), payload)
 }
 
-fn frame_header(seq: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
+#[doc(hidden)]
+pub fn frame_header(seq: u64, payload: &[u8]) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&(payload.len() as u32).to_be_bytes());
     h[4..].copy_from_slice(&frame_checksum(seq, payload).to_be_bytes());
     h
 }
 
-fn hello_payload(my_id: u64) -> [u8; HELLO_LEN] {
+#[doc(hidden)]
+pub fn hello_payload(my_id: u64) -> [u8; HELLO_LEN] {
     let mut p = [0u8; HELLO_LEN];
     p[..4].copy_from_slice(&HELLO_MAGIC);
     p[4..].copy_from_slice(&my_id.to_be_bytes());
     p
 }
 
-fn parse_hello(p: &[u8]) -> Option<u64> {
+#[doc(hidden)]
+pub fn parse_hello(p: &[u8]) -> Option<u64> {
     if p.len() != HELLO_LEN || p[..4] != HELLO_MAGIC {
         return None;
     }
@@ -282,8 +287,10 @@ fn parse_hello(p: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(id))
 }
 
+/// Why a member link's frame was refused (public for the fuzz targets).
+#[doc(hidden)]
 #[derive(Debug, Error)]
-enum FrameError {
+pub enum FrameError {
     #[error("frame of {len} bytes exceeds the limit of {max}")]
     TooLong { len: u32, max: usize },
     #[error("checksum mismatch: header says {expected:#010x}, payload has {actual:#010x}")]
@@ -295,7 +302,9 @@ enum FrameError {
 }
 
 /// Reads frame number `seq`; `None` is a clean end of stream between frames.
-async fn read_frame<R: AsyncRead + Unpin>(
+/// Public only for the fuzz targets, which feed it hostile byte streams.
+#[doc(hidden)]
+pub async fn read_frame<R: AsyncRead + Unpin>(
     rd: &mut R,
     max: usize,
     seq: u64,

@@ -313,9 +313,12 @@ fn prep_create(
     if matches!(NodeKind::of_owner(pm.owner), NodeKind::Ephemeral(_)) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    // The mode decides what owns the node, as in ZooKeeper's prep: createTTL
+    // with a plain mode (and no TTL) makes a plain node, not a TTL node with an
+    // absurd TTL.
     let owner = match opcode {
         op::CREATE_CONTAINER => CONTAINER_OWNER,
-        op::CREATE_TTL => crate::proto::ttl_owner(ttl_value),
+        _ if mode.is_ttl() => crate::proto::ttl_owner(ttl_value),
         _ if mode.is_ephemeral() => ctx.session_id,
         _ => 0,
     };
@@ -402,6 +405,29 @@ mod tests {
                 body,
             });
             self.prep.applied(zxid);
+        }
+    }
+
+    /// Regression (found by the tree_differential fuzz target's author):
+    /// createTTL with a plain mode and no TTL made a TTL node whose owner field
+    /// said a TTL of about 2^56 ms, even with extended types off; with the
+    /// ephemeral flag, a node not tied to its session.
+    #[test]
+    fn create_ttl_with_a_plain_mode_makes_a_plain_node() {
+        let mut h = Harness::new();
+        for (flags, owner) in [(0, 0), (1, 9)] {
+            let req = Request::Create {
+                opcode: op::CREATE_TTL,
+                path: format!("/plain{flags}"),
+                data: None,
+                acl: Acl::world_all(),
+                flags,
+                ttl: Some(-1),
+            };
+            match h.prep(&req) {
+                TxnBody::Create(c) => assert_eq!(c.owner, owner, "flags {flags}"),
+                other => panic!("flags {flags}: {other:?}"),
+            }
         }
     }
 

@@ -27,7 +27,8 @@ impl Zab {
     }
 
     pub(super) fn start_election(&mut self) {
-        self.round += 1;
+        // Wraps like ZooKeeper's logical clock: a peer may have sent any round.
+        self.round = self.round.wrapping_add(1);
         let vote = self.cfg.is_voter(self.cfg.id).then(|| self.self_vote());
         let mut e = Election {
             vote,
@@ -101,7 +102,9 @@ impl Zab {
             }
             return;
         }
-        if !self.cfg.is_voter(from) {
+        // Votes count only from voters, and only for voters (ZooKeeper's
+        // validVoter check): following a stranger would stall the member.
+        if !self.cfg.is_voter(from) || !self.cfg.is_voter(vote.leader) {
             return;
         }
         let me = self.cfg.id;

@@ -1,0 +1,83 @@
+//! Election messages a member may receive from a peer, however odd (found by
+//! the `election_message` fuzz target): none may panic the core or make it
+//! follow a stranger.
+
+use rookery_server::zab::{Event, Msg, PeerState, Recovered, Vote, Zab, ZabConfig};
+use std::collections::BTreeSet;
+
+fn member_one() -> Zab {
+    let voters: BTreeSet<u64> = [1, 2, 3].into();
+    let cfg = ZabConfig {
+        id: 1,
+        voters,
+        observers: BTreeSet::new(),
+        sync_limit_ticks: 10,
+        init_limit_ticks: 25,
+        finalize_ticks: 2,
+        rebroadcast_ticks: 5,
+        ping_ticks: 2,
+        window: 100,
+        window_bytes: usize::MAX,
+        force_snap: false,
+    };
+    let mut zab = Zab::new(
+        cfg,
+        Recovered {
+            accepted_epoch: 0,
+            current_epoch: 0,
+            base_zxid: 0,
+            entries: Vec::new(),
+            applied_zxid: 0,
+        },
+    );
+    zab.take_actions();
+    zab
+}
+
+fn vote_from(zab: &mut Zab, from: u64, leader: u64, epoch: u32, round: u64) {
+    zab.step(Event::Message(
+        from,
+        Msg::Notification {
+            vote: Vote {
+                leader,
+                zxid: 0,
+                epoch,
+            },
+            round,
+            state: PeerState::Looking,
+        },
+    ));
+    zab.take_actions();
+}
+
+/// Regression: two voters voting for a server not in the configuration made
+/// member 1 follow it (ZooKeeper ignores such votes).
+#[test]
+fn votes_for_a_stranger_are_ignored() {
+    let mut zab = member_one();
+    for from in [2, 3] {
+        vote_from(&mut zab, from, 67, 9, 1);
+    }
+    for _ in 0..10 {
+        zab.step(Event::Tick);
+        zab.take_actions();
+    }
+    assert_ne!(zab.leader(), Some(67), "member 1 follows a stranger");
+}
+
+/// Regression: a peer's round of u64::MAX was adopted, and the next election's
+/// `round += 1` overflowed: a panic in the dev-profile binaries.
+#[test]
+fn a_round_at_the_end_of_the_counter_wraps() {
+    let mut zab = member_one();
+    vote_from(&mut zab, 2, 2, 0, u64::MAX);
+    vote_from(&mut zab, 3, 2, 0, u64::MAX);
+    for _ in 0..10 {
+        zab.step(Event::Tick);
+        zab.take_actions();
+    }
+    zab.step(Event::PeerLost(2));
+    zab.take_actions();
+    zab.step(Event::Tick);
+    zab.take_actions();
+}
