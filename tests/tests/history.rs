@@ -160,6 +160,20 @@ fn random_minority_partitions() {
     assert_valid(&o);
 }
 
+/// Five members lose two at once, the leader among them: the three left are a
+/// quorum and go on; nothing acknowledged is lost.
+#[test]
+fn five_members_lose_two_at_once() {
+    let o = scenarios::five_members_lose_two();
+    assert_eq!(o.logs.len(), 5);
+    assert!(o.epochs >= 2, "no new leader after the old one was killed");
+    assert!(
+        o.history.iter().any(|op| op.returned.is_none()),
+        "killing two members under load should leave some request without an answer"
+    );
+    assert_valid(&o);
+}
+
 /// Every member link 100 ms ± 20 ms each way with 5 % loss: slow, never wrong.
 #[test]
 fn slow_lossy_links() {

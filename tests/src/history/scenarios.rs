@@ -634,3 +634,25 @@ pub fn soak(length: Duration, seed: u64) -> (Outcome, Vec<&'static str>) {
     std::thread::sleep(Duration::from_secs(2));
     (finish(ensemble, running.stop()), faults)
 }
+
+/// Five members: the leader and a follower killed with kill -9 at once (a
+/// minority of two), the three left elect a leader and go on; both come back.
+pub fn five_members_lose_two() -> Outcome {
+    let mut ensemble = Ensemble::start_with(5, keep_everything());
+    let leader = wait_leader(&ensemble, None);
+    let follower = (leader + 1) % 5;
+    let running = start_workload(workload(&ensemble));
+    std::thread::sleep(Duration::from_secs(2));
+    ensemble.members[leader].kill9();
+    ensemble.members[follower].kill9();
+    wait_leader(&ensemble, Some(leader));
+    std::thread::sleep(Duration::from_secs(3));
+    for i in [leader, follower] {
+        ensemble.members[i].restart_unready();
+    }
+    for i in [leader, follower] {
+        ensemble.members[i].wait_serving();
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
