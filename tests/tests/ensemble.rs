@@ -42,6 +42,15 @@ async fn wait_for(member: &str, path: &str, data: &[u8]) {
     }
 }
 
+/// The connect string of every member but `down`.
+fn connect_string_without(ensemble: &Ensemble, down: usize) -> String {
+    (0..ensemble.members.len())
+        .filter(|i| *i != down)
+        .map(|i| ensemble.members[i].connect_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn wait_leader(ensemble: &Ensemble, except: Option<usize>) -> usize {
     let deadline = std::time::Instant::now() + GUARD;
     loop {
@@ -260,11 +269,7 @@ async fn a_member_down_past_the_log_window_is_brought_back_by_snapshot() {
     let leader = wait_leader(&ensemble, None);
     let down = (leader + 1) % 3;
     ensemble.members[down].kill9();
-    let up = (0..3)
-        .filter(|i| *i != down)
-        .map(|i| ensemble.members[i].connect_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let up = connect_string_without(&ensemble, down);
     let client = connect(&up).await;
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.create("/snap", b"", &open).await.unwrap();
@@ -526,11 +531,7 @@ async fn a_member_behind_by_more_than_a_frame_catches_up_by_diff() {
     let leader = wait_leader(&ensemble, None);
     let down = (leader + 1) % 3;
     ensemble.members[down].kill9();
-    let up = (0..3)
-        .filter(|i| *i != down)
-        .map(|i| ensemble.members[i].connect_string())
-        .collect::<Vec<_>>()
-        .join(",");
+    let up = connect_string_without(&ensemble, down);
     let client = connect(&up).await;
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     client.create("/wide", b"", &open).await.unwrap();

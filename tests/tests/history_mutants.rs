@@ -48,16 +48,23 @@ fn each_mutant_is_caught() {
         found.iter().any(|p| p.contains("Close")),
         "nothing caught acknowledged closes without a closeSession Txn: {found:?}"
     );
-    // setWatches ignored: watches set before a reconnect never fire.
+    // setWatches ignored: watches set before a reconnect never fire. It shows
+    // only if a client that reconnects has a watch outstanding at that moment,
+    // which the random workload leaves to chance (one run of four had none):
+    // up to five runs, and any one that catches it is enough.
     std::env::set_var("ROOKERY_MUTANT", "lost_watch_on_reconnect");
-    let found = problems(&scenarios::follower_kill_and_restart());
-    eprintln!(
-        "lost_watch_on_reconnect: {:#?}",
-        found.iter().take(3).collect::<Vec<_>>()
-    );
+    let mut runs = Vec::new();
+    let caught = (0..5).any(|_| {
+        let found = problems(&scenarios::follower_kill_and_restart());
+        let hit = found.iter().any(|p| p.contains("did not fire"));
+        runs.push(found.into_iter().take(3).collect::<Vec<_>>());
+        hit
+    });
+    eprintln!("lost_watch_on_reconnect: {runs:#?}");
     assert!(
-        found.iter().any(|p| p.contains("did not fire")),
-        "nothing caught watches lost on reconnect: {found:?}"
+        caught,
+        "nothing caught watches lost on reconnect in {} runs: {runs:?}",
+        runs.len()
     );
 }
 

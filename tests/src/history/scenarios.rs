@@ -61,6 +61,23 @@ fn wait_follower(ensemble: &Ensemble, index: usize, what: &str) {
     }
 }
 
+/// Restarts the members at `indexes` (all stopped), then waits until each serves.
+fn restart_and_wait(ensemble: &mut Ensemble, indexes: impl IntoIterator<Item = usize> + Clone) {
+    for i in indexes.clone() {
+        ensemble.members[i].restart_unready();
+    }
+    for i in indexes {
+        ensemble.members[i].wait_serving();
+    }
+}
+
+/// Lets the healed ensemble settle for a moment, then stops the workload and
+/// every member, and reads the logs.
+fn settle_and_finish(ensemble: Ensemble, running: super::Running) -> Outcome {
+    std::thread::sleep(Duration::from_secs(2));
+    finish(ensemble, running.stop())
+}
+
 /// Stops every member cleanly and reads its log with `rookery log-dump`.
 fn finish(mut ensemble: Ensemble, history: Vec<Op>) -> Outcome {
     stop_and_read(&mut ensemble, history)
@@ -110,8 +127,7 @@ pub fn leader_kill_loop() -> Outcome {
         ensemble.members[leader].restart_unready();
         ensemble.members[leader].wait_serving();
     }
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// A follower killed and restarted twice under load.
@@ -127,8 +143,7 @@ pub fn follower_kill_and_restart() -> Outcome {
         ensemble.members[follower].restart_unready();
         ensemble.members[follower].wait_serving();
     }
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// Every member killed with kill -9 at once, mid-write, then all restarted.
@@ -141,15 +156,9 @@ pub fn kill_every_member() -> Outcome {
         for m in ensemble.members.iter_mut() {
             m.kill9();
         }
-        for m in ensemble.members.iter_mut() {
-            m.restart_unready();
-        }
-        for m in ensemble.members.iter_mut() {
-            m.wait_serving();
-        }
+        restart_and_wait(&mut ensemble, 0..3);
     }
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// The leader cut off both ways while clients write on both sides; the majority
@@ -175,8 +184,7 @@ pub fn isolated_leader() -> Outcome {
         leader,
         "the old leader never came back as a follower",
     );
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// Every client reaches its member through a proxy. Member 0's proxy is cut for
@@ -229,8 +237,7 @@ pub fn paused_leader() -> Outcome {
         leader,
         "the woken leader never came back as a follower",
     );
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// The leader hears nothing from the others (a one-way cut: its messages still
@@ -292,8 +299,7 @@ pub fn follower_crashes_at(failpoint: &str) -> Outcome {
     ensemble.members[follower].kill9();
     std::thread::sleep(Duration::from_secs(1));
     crash_on_restart(&mut ensemble, follower, failpoint);
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// Every member restarts with `leader_before_commit` armed: whoever leads crashes
@@ -337,14 +343,8 @@ pub fn leader_crashes_before_commit() -> Outcome {
             m.kill9();
         }
     }
-    for m in ensemble.members.iter_mut() {
-        m.restart_unready();
-    }
-    for m in ensemble.members.iter_mut() {
-        m.wait_serving();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    restart_and_wait(&mut ensemble, 0..3);
+    settle_and_finish(ensemble, running)
 }
 
 /// Restarts member `index` with `failpoint` armed until it crashes there (it
@@ -421,8 +421,7 @@ pub fn follower_isolated_until_snap() -> Outcome {
         p.heal();
     }
     wait_follower(&ensemble, follower, "the isolated follower never came back");
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    settle_and_finish(ensemble, running)
 }
 
 /// Every member's storage on a small disk of its own; the leader's disk fills
@@ -442,12 +441,7 @@ pub fn disk_full_on_the_leader() -> (Outcome, String) {
         .iter()
         .map(|m| SmallDisk::mount_over(&m.dir().join("datalog"), 512))
         .collect();
-    for m in ensemble.members.iter_mut() {
-        m.restart_unready();
-    }
-    for m in ensemble.members.iter_mut() {
-        m.wait_serving();
-    }
+    restart_and_wait(&mut ensemble, 0..3);
     let leader = wait_leader(&ensemble, None);
     let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(2));
@@ -647,12 +641,6 @@ pub fn five_members_lose_two() -> Outcome {
     ensemble.members[follower].kill9();
     wait_leader(&ensemble, Some(leader));
     std::thread::sleep(Duration::from_secs(3));
-    for i in [leader, follower] {
-        ensemble.members[i].restart_unready();
-    }
-    for i in [leader, follower] {
-        ensemble.members[i].wait_serving();
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    finish(ensemble, running.stop())
+    restart_and_wait(&mut ensemble, [leader, follower]);
+    settle_and_finish(ensemble, running)
 }
