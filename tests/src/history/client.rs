@@ -32,6 +32,20 @@ pub struct Returned {
     pub results: Vec<i32>,
 }
 
+impl Returned {
+    /// A reply with nothing but its zxid and error code.
+    pub fn bare(zxid: i64, err: i32) -> Returned {
+        Returned {
+            zxid,
+            err,
+            data: None,
+            version: None,
+            mzxid: None,
+            results: Vec::new(),
+        }
+    }
+}
+
 /// One session, possibly moving between members.
 pub struct SessionClient {
     members: Vec<SocketAddr>,
@@ -256,12 +270,8 @@ impl SessionClient {
         let (zxid, err, body) = self.call(wire::op::CREATE, body)?;
         let created = (err == 0).then(|| Reader(&body).buffer().unwrap_or_default());
         Ok(Returned {
-            zxid,
-            err,
             data: created,
-            version: None,
-            mzxid: None,
-            results: Vec::new(),
+            ..Returned::bare(zxid, err)
         })
     }
 
@@ -274,26 +284,16 @@ impl SessionClient {
             (None, None)
         };
         Ok(Returned {
-            zxid,
-            err,
-            data: None,
             version,
             mzxid,
-            results: Vec::new(),
+            ..Returned::bare(zxid, err)
         })
     }
 
     pub fn delete(&mut self, path: &str, version: i32) -> Result<Returned, Failure> {
         let body = Writer::new().string(path).int(version);
         let (zxid, err, _) = self.call(OP_DELETE, body)?;
-        Ok(Returned {
-            zxid,
-            err,
-            data: None,
-            version: None,
-            mzxid: None,
-            results: Vec::new(),
-        })
+        Ok(Returned::bare(zxid, err))
     }
 
     /// getData, setting a data watch when `watch`.
@@ -301,14 +301,7 @@ impl SessionClient {
         let body = Writer::new().string(path).boolean(watch);
         let (zxid, err, body) = self.call(wire::op::GET_DATA, body)?;
         if err != 0 {
-            return Ok(Returned {
-                zxid,
-                err,
-                data: None,
-                version: None,
-                mzxid: None,
-                results: Vec::new(),
-            });
+            return Ok(Returned::bare(zxid, err));
         }
         if watch {
             self.watches.insert(path.to_string());
@@ -317,12 +310,10 @@ impl SessionClient {
         let data = r.buffer();
         let (version, mzxid) = stat_version(r.0);
         Ok(Returned {
-            zxid,
-            err,
             data: Some(data.unwrap_or_default()),
             version,
             mzxid,
-            results: Vec::new(),
+            ..Returned::bare(zxid, err)
         })
     }
 
@@ -349,14 +340,7 @@ impl SessionClient {
             .boolean(true)
             .int(-1);
         let (zxid, err, body) = self.call(OP_MULTI, body)?;
-        let mut out = Returned {
-            zxid,
-            err,
-            data: None,
-            version: None,
-            mzxid: None,
-            results: Vec::new(),
-        };
+        let mut out = Returned::bare(zxid, err);
         let mut r = Reader(&body);
         while err == 0 && r.remaining() >= 9 {
             let kind = r.int();
@@ -384,14 +368,7 @@ impl SessionClient {
         let r = self.call(OP_CLOSE_SESSION, Writer::new());
         self.stream = None;
         let (zxid, err, _) = r?;
-        Ok(Returned {
-            zxid,
-            err,
-            data: None,
-            version: None,
-            mzxid: None,
-            results: Vec::new(),
-        })
+        Ok(Returned::bare(zxid, err))
     }
 }
 

@@ -61,6 +61,19 @@ fn wait_follower(ensemble: &Ensemble, index: usize, what: &str) {
     }
 }
 
+/// Every member link 80–120 ms each way, 5 % of chunks lost and retransmitted
+/// 200 ms later.
+fn slow_and_lossy(ensemble: &Ensemble) {
+    for p in ensemble.links.values() {
+        p.delay(
+            Direction::Both,
+            Duration::from_millis(80),
+            Duration::from_millis(40),
+        );
+        p.loss(Direction::Both, 0.05, Duration::from_millis(200));
+    }
+}
+
 /// Restarts the members at `indexes` (all stopped), then waits until each serves.
 fn restart_and_wait(ensemble: &mut Ensemble, indexes: impl IntoIterator<Item = usize> + Clone) {
     for i in indexes.clone() {
@@ -377,14 +390,7 @@ fn crash_on_restart(ensemble: &mut Ensemble, index: usize, failpoint: &str) {
 pub fn slow_lossy_links() -> (Outcome, u64) {
     let ensemble = Ensemble::start_proxied_with(3, keep_everything());
     wait_leader(&ensemble, None);
-    for p in ensemble.links.values() {
-        p.delay(
-            Direction::Both,
-            Duration::from_millis(80),
-            Duration::from_millis(40),
-        );
-        p.loss(Direction::Both, 0.05, Duration::from_millis(200));
-    }
+    slow_and_lossy(&ensemble);
     let running = start_workload(workload(&ensemble));
     std::thread::sleep(Duration::from_secs(15));
     let lost = ensemble
@@ -607,14 +613,7 @@ pub fn soak(length: Duration, seed: u64) -> (Outcome, Vec<&'static str>) {
             }
             _ => {
                 faults.push("links slow and lossy");
-                for p in ensemble.links.values() {
-                    p.delay(
-                        Direction::Both,
-                        Duration::from_millis(80),
-                        Duration::from_millis(40),
-                    );
-                    p.loss(Direction::Both, 0.05, Duration::from_millis(200));
-                }
+                slow_and_lossy(&ensemble);
                 std::thread::sleep(Duration::from_secs(3));
                 for p in ensemble.links.values() {
                     p.heal();
