@@ -154,7 +154,6 @@ enum Origin {
 #[derive(Debug, Default, Clone)]
 pub struct Counters {
     pub bad_frames: u64,
-    pub connections_rejected: u64,
     pub sessions_expired: u64,
     pub fsyncs: u64,
     pub fsync_micros_total: u64,
@@ -384,12 +383,8 @@ impl Core {
     }
 
     fn open(&mut self, conn: ConnId, addr: SocketAddr, out: Outbox) {
-        let max = self.cfg.max_client_cnxns as usize;
-        let same_ip = self
-            .conns
-            .values()
-            .filter(|c| c.addr.ip() == addr.ip())
-            .count();
+        // maxClientCnxns is enforced at accept (net), where every connection
+        // counts, also one that never completes its handshake.
         let mut c = Conn {
             addr,
             out,
@@ -412,13 +407,6 @@ impl Core {
         self.metrics.connection_request_count.inc();
         if !self.repl.zab.is_serving() {
             tracing::debug!(%addr, "not serving yet: closing a client connection");
-            self.metrics.connection_rejected.inc();
-            c.close();
-            return;
-        }
-        if max > 0 && same_ip >= max {
-            tracing::warn!(%addr, max, "too many connections from one address (maxClientCnxns)");
-            self.counters.connections_rejected += 1;
             self.metrics.connection_rejected.inc();
             c.close();
             return;
