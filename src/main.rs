@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 mod quickstart;
+mod reconfig;
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +72,31 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Change an ensemble's members (the reconfig op; the ensemble needs
+    /// reconfigEnabled=true and the super user), then print the new
+    /// configuration.
+    Reconfig {
+        /// ZooKeeper connect string: host:port,host:port.
+        #[arg(long, short, default_value = "127.0.0.1:2181")]
+        connect: String,
+        /// A member to add or change:
+        /// server.N=host:quorumPort:electionPort[:participant|observer];[clientHost:]clientPort
+        #[arg(long)]
+        add: Vec<String>,
+        /// Ids of members to remove.
+        #[arg(long, value_delimiter = ',')]
+        remove: Vec<String>,
+        /// The whole new member list instead of --add/--remove (server.N=... entries).
+        #[arg(long)]
+        members: Vec<String>,
+        /// Apply only if the configuration in force has this version (hex, as
+        /// in /zookeeper/config's version= line).
+        #[arg(long, value_parser = parse_hex)]
+        from_config: Option<i64>,
+        /// Digest credentials, user:password (the super user's).
+        #[arg(long)]
+        auth: Option<String>,
+    },
     /// Print a stopped member's log as JSON lines (a header line with the
     /// applied zxid and epochs, then one Txn per line).
     LogDump {
@@ -114,6 +140,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
             metrics,
         })?),
+        Command::Reconfig {
+            connect,
+            add,
+            remove,
+            members,
+            from_config,
+            auth,
+        } => {
+            if add.is_empty() && remove.is_empty() && members.is_empty() {
+                anyhow::bail!("nothing to change: give --add, --remove or --members");
+            }
+            let change = reconfig::Change {
+                add,
+                remove,
+                members,
+                from_config: from_config.unwrap_or(-1),
+                auth,
+            };
+            println!("{}", reconfig::run(&connect, &change)?);
+            Ok(())
+        }
         Command::LogDump { config } => {
             let cfg = rookery_server::config::Config::load(&config)?;
             let stdout = std::io::stdout();
@@ -151,6 +198,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn parse_hex(s: &str) -> Result<i64, String> {
+    i64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// Whether `rookery quickstart` opens the terminal UI.

@@ -67,6 +67,12 @@ pub struct Config {
     pub autopurge_purge_interval_hours: u32,
     pub reconfig_enabled: bool,
     pub read_only_mode_enabled: bool,
+    /// Sessions kept by the member they connected to, with no Txn, until they
+    /// need to be global (`localSessionsEnabled`).
+    pub local_sessions_enabled: bool,
+    /// An ephemeral create upgrades a local session to a global one
+    /// (`localSessionsUpgradingEnabled`); without it the create fails (-120).
+    pub local_sessions_upgrading_enabled: bool,
     pub container_check_interval_ms: u64,
     /// Committed entries kept in memory for DIFF (`commitLogCount`); a learner
     /// further behind gets SNAP.
@@ -91,8 +97,6 @@ const JAVA_ONLY_KEYS: &[&str] = &[
     "standaloneEnabled",
     "peerType",
     "dynamicConfigFile",
-    "localSessionsEnabled",
-    "localSessionsUpgradingEnabled",
     "secureClientPort",
     "secureClientPortAddress",
     "snapCount",
@@ -144,6 +148,8 @@ impl Config {
             autopurge_purge_interval_hours: 0,
             reconfig_enabled: false,
             read_only_mode_enabled: false,
+            local_sessions_enabled: false,
+            local_sessions_upgrading_enabled: false,
             container_check_interval_ms: 60_000,
             commit_log_count: 20_000,
             force_snapshot_sync: false,
@@ -161,8 +167,65 @@ impl Config {
             reason: format!("cannot read: {e}"),
         })?;
         let mut cfg = Config::parse(file, &text)?;
+        cfg.read_dynamic_config()?;
         cfg.read_my_id()?;
         Ok(cfg)
+    }
+
+    /// `dynamicConfigFile=path`: the `server.N` lines live there (ZooKeeper 3.5+,
+    /// and what a reconfig writes). They replace any in zoo.cfg itself.
+    fn read_dynamic_config(&mut self) -> Result<(), ConfigError> {
+        let Some(name) = self.raw.get("dynamicConfigFile") else {
+            return Ok(());
+        };
+        let mut path = PathBuf::from(name);
+        if path.is_relative() && !path.exists() {
+            if let Some(dir) = self.file.parent() {
+                path = dir.join(name);
+            }
+        }
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+            file: file.clone(),
+            reason: format!("cannot read the dynamic config file: {e}"),
+        })?;
+        let mut servers: Vec<ServerSpec> = Vec::new();
+        for (idx, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let err = |reason: String| ConfigError::Line {
+                file: file.clone(),
+                line: idx + 1,
+                reason,
+            };
+            let Some((key, value)) = line.split_once('=') else {
+                return Err(err(format!("expected key=value, found {line:?}")));
+            };
+            let key = key.trim();
+            if key == "version" || key.starts_with("group.") || key.starts_with("weight.") {
+                continue;
+            }
+            if !key.starts_with("server.") {
+                return Err(err(format!(
+                    "only server.N lines belong here, found {key:?}"
+                )));
+            }
+            let spec = parse_server(key, value.trim()).map_err(err)?;
+            if servers.iter().any(|s| s.id == spec.id) {
+                return Err(err(format!("{key} given twice")));
+            }
+            servers.push(spec);
+        }
+        if !self.servers.is_empty() {
+            self.warnings.push(format!(
+                "{}: server lines ignored: dynamicConfigFile {file} lists the members",
+                self.file.display()
+            ));
+        }
+        self.servers = servers;
+        Ok(())
     }
 
     /// Parses zoo.cfg text (Java properties: `key=value`, `#` and `!` comments).
@@ -289,7 +352,13 @@ impl Config {
                     cfg.autopurge_purge_interval_hours = num("hours")? as u32
                 }
                 "reconfigEnabled" => cfg.reconfig_enabled = boolean()?,
-                "readonlymode.enabled" => cfg.read_only_mode_enabled = boolean()?,
+                "readonlymode.enabled" | "zookeeper.readonlymode.enabled" => {
+                    cfg.read_only_mode_enabled = boolean()?
+                }
+                "localSessionsEnabled" => cfg.local_sessions_enabled = boolean()?,
+                "localSessionsUpgradingEnabled" => {
+                    cfg.local_sessions_upgrading_enabled = boolean()?
+                }
                 "znode.container.checkIntervalMs" | "zookeeper.znode.container.checkIntervalMs" => {
                     cfg.container_check_interval_ms = num("milliseconds")?.max(1)
                 }
@@ -439,6 +508,11 @@ fn parse_server(key: &str, value: &str) -> Result<ServerSpec, String> {
     let id = key["server.".len()..]
         .parse::<u64>()
         .map_err(|_| format!("{key}: server id must be a number"))?;
+    parse_server_spec(key, id, value)
+}
+
+/// The value of a `server.N` line (`key` names it in errors).
+pub(crate) fn parse_server_spec(key: &str, id: u64, value: &str) -> Result<ServerSpec, String> {
     let (addr, client) = match value.split_once(';') {
         Some((a, c)) => (a.trim(), Some(c.trim().to_string())),
         None => (value, None),
@@ -453,11 +527,16 @@ fn parse_server(key: &str, value: &str) -> Result<ServerSpec, String> {
         s.parse::<u16>()
             .map_err(|_| format!("{key}: {what} {s:?} is not a port"))
     };
-    let observer = match parts.get(3).copied() {
+    let observer = match parts.get(3).map(|r| r.to_ascii_lowercase()).as_deref() {
         None | Some("participant") => false,
         Some("observer") => true,
         Some(other) => return Err(format!("{key}: unknown role {other:?}")),
     };
+    if parts[1] == parts[2] {
+        return Err(format!(
+            "{key}: the quorum and election ports must differ, found {value:?}"
+        ));
+    }
     Ok(ServerSpec {
         id,
         host: parts[0].to_string(),

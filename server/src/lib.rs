@@ -7,6 +7,7 @@ pub mod core;
 pub mod endpoints;
 pub mod failpoints;
 pub mod logdump;
+pub mod membership;
 pub mod net;
 pub mod prep;
 pub mod proto;

@@ -46,6 +46,10 @@ fn body_json(body: &TxnBody) -> Value {
         }),
         TxnBody::MultiError(codes) => json!({"type": "multi_error", "codes": codes}),
         TxnBody::Error(code) => json!({"type": "error", "code": code.code()}),
+        TxnBody::Reconfig { config } => json!({
+            "type": "reconfig",
+            "config": String::from_utf8_lossy(config),
+        }),
     }
 }
 

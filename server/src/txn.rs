@@ -81,6 +81,11 @@ pub enum TxnBody {
     MultiError(Vec<i32>),
     /// A failed write: ordered like any other, changes nothing.
     Error(ErrorCode),
+    /// A new membership (the text of `/zookeeper/config`, versioned by this
+    /// Txn's zxid): set on `/zookeeper/config` with version -1, as ZooKeeper does.
+    Reconfig {
+        config: Vec<u8>,
+    },
 }
 
 /// A create, with the node's final path and owner already resolved.
@@ -103,6 +108,7 @@ const T_CHECK: u8 = 7;
 const T_MULTI: u8 = 8;
 const T_MULTI_ERROR: u8 = 9;
 const T_ERROR: u8 = 10;
+const T_RECONFIG: u8 = 11;
 
 impl Txn {
     pub fn encode(&self) -> Vec<u8> {
@@ -191,6 +197,10 @@ impl TxnBody {
                 w.write_raw(&[T_ERROR]);
                 w.write_i32(code.code());
             }
+            TxnBody::Reconfig { config } => {
+                w.write_raw(&[T_RECONFIG]);
+                w.write_buffer(Some(config));
+            }
         }
     }
 
@@ -247,6 +257,9 @@ impl TxnBody {
             }
             T_MULTI_ERROR => TxnBody::MultiError(r.read_vec(|r| r.read_i32())?),
             T_ERROR => TxnBody::Error(ErrorCode::from_code(r.read_i32()?)),
+            T_RECONFIG => TxnBody::Reconfig {
+                config: r.read_buffer()?.unwrap_or_default(),
+            },
             other => {
                 return Err(DecodeError::Unknown {
                     what: "txn type",

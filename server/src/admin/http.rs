@@ -177,7 +177,7 @@ impl Admin {
                 "initial_configuration",
                 self.initial_configuration.as_ref().map_or(J::Null, J::str),
             )],
-            "is_read_only" => vec![f("read_only", J::Bool(false))],
+            "is_read_only" => vec![f("read_only", J::Bool(view.mode == "read-only"))],
             "last_snapshot" => vec![
                 // Every applied txn is in RocksDB: the state as of the last applied
                 // zxid is what a restart recovers, as of now.
@@ -538,7 +538,7 @@ fn server_stats(v: &ServerView) -> Vec<(String, J)> {
     ]);
     let mut data = vec![
         f("version", J::Str(super::version_line())),
-        f("read_only", J::Bool(false)),
+        f("read_only", J::Bool(v.mode == "read-only")),
         f("server_stats", stats),
         f("client_response", buffers(-1, -1, -1)),
     ];

@@ -259,7 +259,7 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
     }
     match word {
         "ruok" => out.push_str("imok"),
-        "isro" => out.push_str("rw"),
+        "isro" => out.push_str(if v.mode == "read-only" { "ro" } else { "rw" }),
         "srvr" => {
             let _ = writeln!(out, "Zookeeper version: {}", version_line());
             summary(v, &mut out);

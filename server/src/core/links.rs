@@ -12,7 +12,7 @@ use crate::storage::{StateRecord, StateSnapshot};
 use crate::tree::snapshot::{Assembler, ChunkEncoder};
 use crate::zab::{self, wire, Msg, PeerId, SyncKind};
 use bytes::{BufMut, Bytes, BytesMut};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A ZAB message, or the last part of one sent in parts.
@@ -122,6 +122,11 @@ impl Links {
             outflows: HashMap::new(),
             streams_started: 0,
         }
+    }
+
+    /// Links to exactly these members from now on (a reconfig).
+    pub(super) fn set_peers(&mut self, peers: BTreeMap<PeerId, std::net::SocketAddr>) {
+        self.net.set_peers(peers);
     }
 
     /// Sends a ZAB message, behind a SNAP stream to the same member if one is under way.
@@ -376,5 +381,9 @@ impl Core {
         );
         self.tree = tree;
         self.repl_reset_after_snapshot();
+        // The snapshot carries the membership a reconfig committed, if any.
+        let next = super::reconfig::initial_membership(&self.cfg, &self.tree);
+        self.adopt_membership(next);
+        self.show_membership();
     }
 }

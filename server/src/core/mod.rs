@@ -8,7 +8,9 @@
 
 mod forward;
 mod links;
+mod local;
 mod observe;
+mod reconfig;
 mod replication;
 pub mod reply;
 
@@ -179,6 +181,12 @@ pub struct Core {
     applied_since_trim: u64,
     metrics: Arc<Metrics>,
     observed: observe::Observed,
+    local: local::LocalSessions,
+    read_only: local::ReadOnlyMode,
+    /// The ensemble's membership as of the last applied reconfig (or zoo.cfg).
+    membership: crate::membership::Membership,
+    /// On the leader: the zxid of a reconfig proposed and not applied yet.
+    pending_reconfig: Option<i64>,
 }
 
 /// Accumulates the touched keys of a group of applied Txns into one state write.
@@ -205,12 +213,18 @@ impl Core {
     pub fn new(
         cfg: Arc<Config>,
         recovered: crate::storage::Recovered,
-        zab_cfg: crate::zab::ZabConfig,
+        mut zab_cfg: crate::zab::ZabConfig,
         storage: StorageHandle,
         metrics: Arc<Metrics>,
     ) -> Result<Core, String> {
         let now = Instant::now();
         let tree = recovered.tree;
+        let membership = reconfig::initial_membership(&cfg, &tree);
+        if !cfg.is_standalone() {
+            zab_cfg.voters = membership.voters();
+            zab_cfg.observers = membership.observers();
+        }
+        metrics.config_version.set(membership.version);
         let mut expiry = ExpiryTracker::default();
         for (id, s) in tree.sessions() {
             expiry.touch(*id, s.timeout_ms, now);
@@ -245,8 +259,13 @@ impl Core {
             applied_since_trim: 0,
             metrics,
             observed: observe::Observed::new(),
+            local: local::LocalSessions::default(),
+            read_only: local::ReadOnlyMode::default(),
+            membership,
+            pending_reconfig: None,
             cfg,
         };
+        core.show_membership();
         core.run_zab_actions();
         match core.repl.fatal.take() {
             Some(e) => Err(e),
@@ -258,6 +277,12 @@ impl Core {
     /// Attaches the links to the other members (an ensemble member).
     pub fn with_links(mut self, net: crate::net::quorum::QuorumNet) -> Core {
         self.repl.links = Some(links::Links::new(net));
+        // A reconfig may have changed the members since zoo.cfg was written.
+        let current = std::mem::replace(
+            &mut self.membership,
+            crate::membership::Membership::new(&self.cfg.servers, 0),
+        );
+        self.adopt_membership(current);
         self
     }
 
@@ -332,10 +357,14 @@ impl Core {
                     .bytes_received_count
                     .inc_by(raw.len() as u64 + 12);
                 if let Some(s) = c.session {
-                    if let Some(t) = self.expiry.timeout_of(s) {
-                        self.expiry.touch(s, t, Instant::now());
+                    if self.local.contains(s) {
+                        self.local.touch(s);
+                    } else {
+                        if let Some(t) = self.expiry.timeout_of(s) {
+                            self.expiry.touch(s, t, Instant::now());
+                        }
+                        self.repl.touched(s);
                     }
-                    self.repl.touched(s);
                 }
                 c.queue.push_back(Queued {
                     xid,
@@ -405,7 +434,7 @@ impl Core {
             last_zxid: 0,
         };
         self.metrics.connection_request_count.inc();
-        if !self.repl.zab.is_serving() {
+        if !self.repl.zab.is_serving() && !self.read_only.active {
             tracing::debug!(%addr, "not serving yet: closing a client connection");
             self.metrics.connection_rejected.inc();
             c.close();
@@ -444,6 +473,9 @@ impl Core {
             return;
         }
         c.timeout_ms = timeout;
+        if self.connect_locally(conn, &req, timeout) {
+            return;
+        }
         if req.session_id == 0 {
             let id = self.session_ids.allocate();
             let passwd = session::new_password();
@@ -463,9 +495,7 @@ impl Core {
             .is_some_and(|s| s.passwd == req.passwd)
             && !self.expiry.is_closing(req.session_id);
         if !valid {
-            let frame = ConnectResponse::expired(req.read_only).encode_frame();
-            c.send(frame);
-            c.close();
+            self.refuse_as_expired(conn, &req);
             return;
         }
         let passwd = req.passwd.clone();
@@ -487,7 +517,10 @@ impl Core {
                 }
             }
         }
-        self.expiry.touch(session, timeout, Instant::now());
+        if !self.local.contains(session) {
+            self.expiry.touch(session, timeout, Instant::now());
+        }
+        let read_only = self.read_only.active;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -497,7 +530,7 @@ impl Core {
             timeout_ms: timeout,
             session_id: session,
             passwd,
-            read_only: c.read_only_byte.map(|_| false),
+            read_only: c.read_only_byte.map(|_| read_only),
         };
         c.send(resp.encode_frame());
         self.drain(conn);
@@ -522,9 +555,11 @@ impl Core {
             let Some(front) = c.queue.front() else {
                 return;
             };
+            let reconfig_is_write = sync_is_write && self.cfg.reconfig_enabled;
             let is_write = matches!(&front.body,
                 Ok(r) if (r.is_write() && front.opcode != op::CHECK)
-                    || (sync_is_write && matches!(r, Request::Sync { .. })));
+                    || (sync_is_write && matches!(r, Request::Sync { .. }))
+                    || (reconfig_is_write && matches!(r, Request::Reconfig(_))));
             if !is_write && c.inflight_writes > 0 {
                 return;
             }
@@ -546,6 +581,27 @@ impl Core {
             return;
         };
         let close_after = matches!(req, Request::CloseSession);
+        if close_after && self.local.contains(session) {
+            self.close_local_session(conn, session, q.xid);
+            return;
+        }
+        if let Err(code) = self.before_local_write(session, &req) {
+            let zxid = self.tree.last_zxid();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.inflight_writes = c.inflight_writes.saturating_sub(1);
+                c.send(reply::header_only(q.xid, zxid, code));
+            }
+            self.request_done(observe::Answered {
+                conn,
+                xid: q.xid,
+                opcode: q.opcode,
+                result: code,
+                received: q.received,
+                write: true,
+                path: req.path(),
+            });
+            return;
+        }
         if close_after && crate::zab::mutants::active(crate::zab::mutants::Mutant::DropCloseSession)
         {
             // The mutant: "closed" without a Txn, so the session lives on.
@@ -621,6 +677,7 @@ impl Core {
             }
             // Every member keeps deadlines, so whoever leads next can expire sessions.
             TxnBody::CreateSession { timeout_ms, .. } => {
+                self.local_session_became_global(txn.session_id);
                 self.metrics
                     .session_events
                     .with_label_values(&["created"])
@@ -628,6 +685,7 @@ impl Core {
                 self.expiry
                     .touch(txn.session_id, *timeout_ms, Instant::now())
             }
+            TxnBody::Reconfig { config } => self.reconfig_applied(config),
             _ => {}
         }
         let result = applied
@@ -788,6 +846,8 @@ impl Core {
     }
 
     fn on_tick(&mut self) {
+        self.update_read_only();
+        self.expire_local_sessions();
         if !self.repl.leads() {
             self.report_touches();
             return;
@@ -1057,7 +1117,7 @@ impl Core {
                     ops.iter().map(|op| self.read_one(op, &ids)).collect();
                 Ok(reply::multi_read(x, zxid, &results))
             }
-            Request::Reconfig => Err(fail(if self.cfg.reconfig_enabled {
+            Request::Reconfig(_) => Err(fail(if self.cfg.reconfig_enabled {
                 ErrorCode::Unimplemented
             } else {
                 ErrorCode::ReconfigDisabled
@@ -1213,6 +1273,8 @@ impl Core {
         ephemerals.sort();
         let mode = if self.cfg.is_standalone() {
             "standalone"
+        } else if self.read_only.active {
+            "read-only"
         } else {
             match self.repl.zab.state() {
                 crate::zab::PeerState::Leading => "leader",
@@ -1224,7 +1286,7 @@ impl Core {
         crate::admin::ServerView {
             cfg: self.cfg.clone(),
             mode,
-            serving: self.repl.zab.is_serving(),
+            serving: self.repl.zab.is_serving() || self.read_only.active,
             epoch: self.repl.zab.current_epoch(),
             zxid: self.tree.last_zxid(),
             node_count: self.tree.node_count(),

@@ -333,7 +333,7 @@ impl Core {
             .sum();
         m.outstanding_requests.set(queued as i64);
         m.global_sessions.set(self.tree.sessions().len() as i64);
-        m.local_sessions.set(0);
+        m.local_sessions.set(self.local.len() as i64);
         m.packets_received.set(self.stats.packets_received as i64);
         m.packets_sent.set(self.stats.packets_sent as i64);
         m.avg_latency.set(self.stats.avg_ms());

@@ -209,7 +209,11 @@ impl Core {
                 body,
             },
         };
-        let proposed = self.repl.zab.propose(Bytes::from(logged.encode()));
+        let data = Bytes::from(logged.encode());
+        let proposed = match self.reconfig_proposed(zxid, &logged.txn.body) {
+            Some(next) => self.repl.zab.propose_reconfig(data, next.voters()),
+            None => self.repl.zab.propose(data),
+        };
         debug_assert_eq!(proposed, Some(zxid));
         self.run_zab_actions();
     }
@@ -322,7 +326,7 @@ impl Core {
     fn prep_op(&mut self, zxid: i64, session: i64, op: &WriteOp) -> TxnBody {
         let known =
             self.tree.session(session).is_some() || self.repl.proposed_sessions.contains(&session);
-        let live = known && !self.expiry.is_closing(session);
+        let live = (known && !self.expiry.is_closing(session)) || self.is_local_elsewhere(session);
         match op {
             // An id already in use must never be handed out twice: the connecting
             // client is refused and retries with a fresh one.
@@ -354,6 +358,11 @@ impl Core {
                 request: Request::Sync { .. },
                 ..
             } => TxnBody::Error(crate::proto::ErrorCode::Ok),
+            WriteOp::Client {
+                ids,
+                request: Request::Reconfig(r),
+                ..
+            } => self.prep_reconfig(zxid, ids, r),
             WriteOp::Client { ids, request, .. } => {
                 let ctx = PrepContext {
                     session_id: session,
@@ -527,7 +536,10 @@ impl Core {
                 c.close();
             }
             self.repl.waiting.clear();
+            // Local sessions live only as long as this member serves them.
+            self.drop_local_sessions();
         }
+        self.update_read_only();
         if serving && !self.repl.serving && self.repl.leads() {
             // A new leader prepares against its own applied tree and owns expiry,
             // starting afresh: a close this member prepared when it led before,
@@ -535,6 +547,7 @@ impl Core {
             // (never expired, its close refused) for ever.
             self.prep = Prep::default();
             self.repl.proposed_sessions.clear();
+            self.pending_reconfig = None;
             self.expiry = crate::session::ExpiryTracker::default();
             let now = Instant::now();
             for (id, s) in self.tree.sessions() {

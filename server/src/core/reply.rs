@@ -76,6 +76,10 @@ fn write_single_body(w: &mut Writer, opcode: i32, result: &OpResult) {
             }
         }
         OpResult::Stat(stat) => stat.write(w),
+        OpResult::Config { data, stat } => {
+            w.write_buffer(Some(data));
+            stat.write(w);
+        }
         _ => {}
     }
 }

@@ -65,9 +65,26 @@ pub const HELLO_LEN: usize = 12;
 /// and closes every socket.
 pub struct QuorumNet {
     local_addr: SocketAddr,
+    my_id: u64,
+    max_frame: usize,
+    events: mpsc::UnboundedSender<LinkEvent>,
+    /// Peer ids accepted on inbound connections (changed by reconfig).
+    known: Known,
+    /// Where each peer is dialled.
+    addrs: BTreeMap<u64, SocketAddr>,
     queues: BTreeMap<u64, mpsc::UnboundedSender<Outgoing>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+}
+
+/// The member ids an inbound connection may say it is.
+type Known = Arc<Mutex<BTreeSet<u64>>>;
+
+fn is_known(known: &Known, id: u64) -> bool {
+    known
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&id)
 }
 
 impl QuorumNet {
@@ -83,36 +100,67 @@ impl QuorumNet {
         let listener = bind(listen)?;
         let local_addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
-        let known: Arc<BTreeSet<u64>> =
-            Arc::new(peers.keys().copied().filter(|p| *p != my_id).collect());
+        let known: Known = Arc::new(Mutex::new(
+            peers.keys().copied().filter(|p| *p != my_id).collect(),
+        ));
         let mut tasks = JoinSet::new();
         tasks.spawn(accept_loop(
             listener,
-            known,
+            known.clone(),
             max_frame,
             Arc::new(Registry::new(events.clone())),
-            stop_rx.clone(),
+            stop_rx,
         ));
-        let mut queues = BTreeMap::new();
-        for (&peer, &addr) in peers.iter().filter(|(p, _)| **p != my_id) {
-            let (tx, rx) = mpsc::unbounded_channel();
-            queues.insert(peer, tx);
-            let link = Outbound {
-                my_id,
-                peer,
-                addr,
-                max_frame,
-                rx,
-                events: events.clone(),
-            };
-            tasks.spawn(until_stopped(stop_rx.clone(), link.run()));
-        }
-        Ok(QuorumNet {
+        let mut net = QuorumNet {
             local_addr,
-            queues,
+            my_id,
+            max_frame,
+            events,
+            known,
+            addrs: BTreeMap::new(),
+            queues: BTreeMap::new(),
             stop,
             tasks,
-        })
+        };
+        net.set_peers(peers);
+        Ok(net)
+    }
+
+    /// Makes `peers` the members this one links to: links to members no longer
+    /// listed close, new members are dialled, a member whose address changed is
+    /// dialled anew. Must run inside a tokio runtime.
+    pub fn set_peers(&mut self, peers: BTreeMap<u64, SocketAddr>) {
+        let peers: BTreeMap<u64, SocketAddr> = peers
+            .into_iter()
+            .filter(|(p, _)| *p != self.my_id)
+            .collect();
+        *self.known.lock().unwrap_or_else(|e| e.into_inner()) = peers.keys().copied().collect();
+        self.addrs.retain(|p, addr| {
+            let keep = peers.get(p) == Some(addr);
+            if !keep {
+                // Dropping its queue ends the outbound link.
+                self.queues.remove(p);
+            }
+            keep
+        });
+        for (&peer, &addr) in &peers {
+            if self.addrs.contains_key(&peer) {
+                continue;
+            }
+            self.addrs.insert(peer, addr);
+            let (tx, rx) = mpsc::unbounded_channel();
+            self.queues.insert(peer, tx);
+            let link = Outbound {
+                my_id: self.my_id,
+                peer,
+                addr,
+                max_frame: self.max_frame,
+                rx,
+                events: self.events.clone(),
+            };
+            self.tasks
+                .spawn(until_stopped(self.stop.subscribe(), link.run()));
+        }
     }
 
     /// The address actually bound (useful when `listen` had port 0).
@@ -399,7 +447,7 @@ impl Registry {
 
 async fn accept_loop(
     listener: TcpListener,
-    known: Arc<BTreeSet<u64>>,
+    known: Known,
     max_frame: usize,
     registry: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
@@ -438,7 +486,7 @@ async fn inbound(
     stream: TcpStream,
     addr: SocketAddr,
     conn: u64,
-    known: Arc<BTreeSet<u64>>,
+    known: Known,
     max_frame: usize,
     registry: Arc<Registry>,
 ) {
@@ -446,7 +494,7 @@ async fn inbound(
     let mut rd = BufReader::with_capacity(64 * 1024, stream);
     let peer = match timeout(HELLO_TIMEOUT, read_frame(&mut rd, HELLO_LEN, 0)).await {
         Ok(Ok(Some(hello))) => match parse_hello(&hello) {
-            Some(id) if known.contains(&id) => id,
+            Some(id) if is_known(&known, id) => id,
             Some(id) => {
                 tracing::warn!(%addr, id, "connection from an unknown member id; closing");
                 return;

@@ -127,6 +127,8 @@ pub enum ErrorCode {
     Unimplemented = -6,
     BadArguments = -8,
     UnknownSession = -12,
+    NewConfigNoQuorum = -13,
+    ReconfigInProgress = -14,
     ApiError = -100,
     NoNode = -101,
     NoAuth = -102,
@@ -139,6 +141,7 @@ pub enum ErrorCode {
     AuthFailed = -115,
     SessionMoved = -118,
     NotReadOnly = -119,
+    EphemeralOnLocalSession = -120,
     NoWatcher = -121,
     ReconfigDisabled = -123,
 }
@@ -160,6 +163,8 @@ impl ErrorCode {
             Unimplemented => "unimplemented",
             BadArguments => "bad_arguments",
             UnknownSession => "unknown_session",
+            NewConfigNoQuorum => "new_config_no_quorum",
+            ReconfigInProgress => "reconfig_in_progress",
             ApiError => "api_error",
             NoNode => "no_node",
             NoAuth => "no_auth",
@@ -172,6 +177,7 @@ impl ErrorCode {
             AuthFailed => "auth_failed",
             SessionMoved => "session_moved",
             NotReadOnly => "not_read_only",
+            EphemeralOnLocalSession => "ephemeral_on_local_session",
             NoWatcher => "no_watcher",
             ReconfigDisabled => "reconfig_disabled",
         }
@@ -180,7 +186,7 @@ impl ErrorCode {
     /// The code for a number read back from the log; unknown numbers become SystemError.
     pub fn from_code(code: i32) -> ErrorCode {
         use ErrorCode::*;
-        const ALL: [ErrorCode; 22] = [
+        const ALL: [ErrorCode; 25] = [
             Ok,
             SystemError,
             RuntimeInconsistency,
@@ -189,6 +195,8 @@ impl ErrorCode {
             Unimplemented,
             BadArguments,
             UnknownSession,
+            NewConfigNoQuorum,
+            ReconfigInProgress,
             ApiError,
             NoNode,
             NoAuth,
@@ -201,6 +209,7 @@ impl ErrorCode {
             AuthFailed,
             SessionMoved,
             NotReadOnly,
+            EphemeralOnLocalSession,
             NoWatcher,
             ReconfigDisabled,
         ];

@@ -8,4 +8,4 @@ pub mod request;
 pub use consts::*;
 pub use jute::{DecodeError, Reader, Writer};
 pub use records::{Acl, ConnectRequest, ConnectResponse, Id, Stat};
-pub use request::{Request, SetWatches};
+pub use request::{ReconfigRequest, Request, SetWatches};

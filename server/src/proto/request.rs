@@ -58,7 +58,7 @@ pub enum Request {
     },
     Multi(Vec<Request>),
     MultiRead(Vec<Request>),
-    Reconfig,
+    Reconfig(ReconfigRequest),
     /// checkWatches (17) or removeWatches (18, `remove`).
     CheckWatches {
         path: String,
@@ -83,6 +83,17 @@ pub enum Request {
     },
     WhoAmI,
     CloseSession,
+}
+
+/// A reconfig (16): members joining (`server.N=spec`, comma-separated) and
+/// leaving (ids), or a whole new member list; `from_config` is the version it
+/// applies to (-1: any). A null or empty string means none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconfigRequest {
+    pub joining: Option<String>,
+    pub leaving: Option<String>,
+    pub new_members: Option<String>,
+    pub from_config: i64,
 }
 
 /// The watch lists a reconnecting client replays (setWatches 101 / setWatches2 105).
@@ -154,11 +165,16 @@ impl Request {
             op::MULTI => Request::Multi(decode_multi(r, false)?),
             op::MULTI_READ => Request::MultiRead(decode_multi(r, true)?),
             op::RECONFIG => {
-                r.read_string()?;
-                r.read_string()?;
-                r.read_string()?;
-                r.read_i64()?;
-                Request::Reconfig
+                let mut field = || -> Result<Option<String>, DecodeError> {
+                    let s = r.read_string()?;
+                    Ok((!s.is_empty()).then_some(s))
+                };
+                Request::Reconfig(ReconfigRequest {
+                    joining: field()?,
+                    leaving: field()?,
+                    new_members: field()?,
+                    from_config: r.read_i64()?,
+                })
             }
             op::CHECK_WATCHES | op::REMOVE_WATCHES => Request::CheckWatches {
                 path: r.read_string()?,
@@ -224,6 +240,28 @@ impl Request {
                 | Request::Multi(_)
                 | Request::CloseSession
         )
+    }
+
+    /// Whether it creates an ephemeral node (itself, or one op of a multi): what
+    /// upgrades a local session to a global one. createTTL and createContainer
+    /// never make ephemerals.
+    pub fn creates_ephemeral(&self) -> bool {
+        match self {
+            Request::Create { opcode, flags, .. } => {
+                matches!(*opcode, op::CREATE | op::CREATE2)
+                    && super::consts::CreateMode::from_flags(*flags)
+                        .is_some_and(|m| m.is_ephemeral())
+            }
+            Request::Multi(ops) => ops.iter().any(Request::creates_ephemeral),
+            _ => false,
+        }
+    }
+
+    /// Whether a read-only member refuses it with NOTREADONLY: every op that
+    /// would go through the leader (ZooKeeper's ReadOnlyRequestProcessor list).
+    pub fn refused_when_read_only(&self) -> bool {
+        self.is_write() && !matches!(self, Request::CloseSession)
+            || matches!(self, Request::Sync { .. } | Request::Reconfig(_))
     }
 
     /// The path the request names, if it names one (slow-request logs).

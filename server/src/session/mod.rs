@@ -28,6 +28,11 @@ impl IdGenerator {
     }
 }
 
+/// The member whose generator made a session id (its top byte, `myid % 255`).
+pub fn creator_of(session: i64) -> u64 {
+    ((session >> 56) & 0xff) as u64
+}
+
 /// A fresh 16-byte session password.
 pub fn new_password() -> Vec<u8> {
     let mut p = vec![0u8; 16];
@@ -95,6 +100,14 @@ mod tests {
             .map(|id| IdGenerator::new(id, now).allocate() >> 56)
             .collect();
         assert_eq!(tops.len(), 255);
+    }
+
+    #[test]
+    fn an_id_names_the_member_that_made_it() {
+        for member in [1u64, 2, 100, 254] {
+            let id = IdGenerator::new(member, 1_700_000_000_000).allocate();
+            assert_eq!(creator_of(id), member);
+        }
     }
 
     #[test]

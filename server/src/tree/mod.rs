@@ -26,12 +26,20 @@ pub struct SessionRecord {
 pub enum OpResult {
     SessionCreated,
     SessionClosed,
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
     Stat(Stat),
     Checked,
     Multi(Vec<OpResult>),
     Error(ErrorCode),
+    /// A reconfig: the new `/zookeeper/config` and its Stat (a GetDataResponse).
+    Config {
+        data: Vec<u8>,
+        stat: Stat,
+    },
 }
 
 /// A change that may fire watches.
@@ -64,6 +72,9 @@ pub struct DataTree {
     last_zxid: i64,
     data_bytes: u64,
 }
+
+/// Where ZooKeeper publishes the ensemble's membership.
+pub const CONFIG_PATH: &str = "/zookeeper/config";
 
 impl Default for DataTree {
     fn default() -> Self {
@@ -99,7 +110,7 @@ impl DataTree {
             0,
         );
         config.aversion = -1;
-        t.nodes.insert("/zookeeper/config".to_string(), config);
+        t.nodes.insert(CONFIG_PATH.to_string(), config);
         t.link_children();
         t
     }
@@ -227,10 +238,13 @@ impl DataTree {
 
     /// An order-independent digest of every znode (path, data, Stat, ACL): members
     /// that applied the same history report the same digest at the same zxid.
+    /// `/zookeeper/config` is left out: until a reconfig sets it, each member
+    /// shows its own zoo.cfg there.
     pub fn digest(&self) -> u64 {
         use sha1::{Digest, Sha1};
         self.nodes
             .iter()
+            .filter(|(path, _)| path.as_str() != CONFIG_PATH)
             .map(|(path, node)| {
                 let mut h = Sha1::new();
                 h.update(path.as_bytes());
@@ -349,6 +363,45 @@ impl DataTree {
                     .collect(),
             ),
             TxnBody::Error(code) => OpResult::Error(*code),
+            TxnBody::Reconfig { config } => {
+                let path = CONFIG_PATH;
+                let Some(n) = self.nodes.get_mut(path) else {
+                    return inconsistent(txn, "reconfig without /zookeeper/config");
+                };
+                let old = n.data.as_ref().map_or(0, |d| d.len()) as u64;
+                n.data = Some(config.clone());
+                n.version = -1;
+                n.mzxid = txn.zxid;
+                n.mtime = txn.time_ms;
+                let stat = n.stat();
+                self.data_bytes = self.data_bytes.saturating_sub(old) + config.len() as u64;
+                out.touched_paths.push(path.to_string());
+                out.changes.push(Change::DataChanged(path.to_string()));
+                OpResult::Config {
+                    data: config.clone(),
+                    stat,
+                }
+            }
+        }
+    }
+
+    /// The membership a reconfig committed, if any did (`/zookeeper/config` set
+    /// by a Txn); otherwise zoo.cfg's is shown there.
+    pub fn reconfigured_membership(&self) -> Option<&[u8]> {
+        let n = self.nodes.get(CONFIG_PATH)?;
+        (n.mzxid != 0).then(|| n.data.as_deref().unwrap_or_default())
+    }
+
+    /// Shows zoo.cfg's membership in `/zookeeper/config` while no reconfig has
+    /// set it: member-local, not a Txn (ZooKeeper's initConfigInZKDatabase).
+    pub fn show_static_membership(&mut self, text: &[u8]) {
+        if let Some(n) = self.nodes.get_mut(CONFIG_PATH) {
+            if n.mzxid == 0 {
+                let old = n.data.as_ref().map_or(0, |d| d.len()) as u64;
+                n.data = Some(text.to_vec());
+                n.version = -1;
+                self.data_bytes = self.data_bytes.saturating_sub(old) + text.len() as u64;
+            }
         }
     }
 

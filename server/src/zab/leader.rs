@@ -5,7 +5,7 @@
 use super::mutants::{self, Mutant};
 use super::{make_zxid, Action, Entry, Msg, PeerId, Phase, SyncKind, Zab};
 use bytes::Bytes;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Stage {
@@ -20,7 +20,7 @@ enum Stage {
 }
 
 #[derive(Debug)]
-struct Learner {
+pub(super) struct Learner {
     stage: Stage,
     accepted_epoch: u32,
     last_zxid: i64,
@@ -38,10 +38,14 @@ pub(super) struct Leader {
     epoch: Option<u32>,
     /// A quorum acked the epoch: currentEpoch is set and learners are synced.
     epoch_acked: bool,
-    learners: BTreeMap<PeerId, Learner>,
+    pub(super) learners: BTreeMap<PeerId, Learner>,
     entered: u64,
     last_ping: u64,
     counter: u32,
+    /// A proposed reconfig not yet applied: its zxid and the voters it makes.
+    /// It and every proposal after it commit only once a quorum of the old
+    /// voters and a quorum of the new ones hold them (ZooKeeper's rule).
+    pub(super) reconfig: Option<(i64, BTreeSet<PeerId>)>,
 }
 
 impl Leader {
@@ -92,6 +96,7 @@ impl Zab {
             entered: self.now,
             last_ping: self.now,
             counter: 0,
+            reconfig: None,
         });
         self.role_changed();
         self.leader_progress();
@@ -341,6 +346,28 @@ impl Zab {
         }
     }
 
+    /// Proposes a reconfig making `voters` the voting members; see `Leader::reconfig`.
+    pub fn propose_reconfig(&mut self, data: Bytes, voters: BTreeSet<PeerId>) -> Option<i64> {
+        let zxid = self.leader_propose(data)?;
+        if let Some(l) = self.leader_state() {
+            l.reconfig = Some((zxid, voters));
+        }
+        Some(zxid)
+    }
+
+    /// Voters in `voters` that are synced with this leader (itself included if it votes).
+    pub fn synced_among(&self, voters: &BTreeSet<PeerId>) -> usize {
+        let Phase::Leading(l) = &self.phase else {
+            return 0;
+        };
+        let me = usize::from(voters.contains(&self.cfg.id));
+        me + l
+            .learners
+            .iter()
+            .filter(|(id, lr)| voters.contains(id) && lr.stage == Stage::Acked)
+            .count()
+    }
+
     pub(super) fn leader_propose(&mut self, data: Bytes) -> Option<i64> {
         let l = self.leader_state()?;
         let epoch = l.epoch?;
@@ -379,18 +406,35 @@ impl Zab {
             self.leader_progress();
             return;
         }
-        let mut acks: Vec<i64> = vec![durable];
-        acks.extend(
-            l.learners
+        let me = self.cfg.id;
+        // The highest zxid a quorum of `voters` holds durably.
+        let held_by = |voters: &BTreeSet<PeerId>| -> Option<i64> {
+            let mut acks: Vec<i64> = l
+                .learners
                 .iter()
-                .filter(|(id, lr)| self.cfg.voters.contains(id) && lr.stage >= Stage::Synced)
-                .map(|(_, lr)| lr.acked),
-        );
-        if acks.len() < quorum {
+                .filter(|(id, lr)| voters.contains(id) && lr.stage >= Stage::Synced)
+                .map(|(_, lr)| lr.acked)
+                .collect();
+            if voters.contains(&me) {
+                acks.push(durable);
+            }
+            let need = voters.len() / 2 + 1;
+            if acks.len() < need {
+                return None;
+            }
+            acks.sort_unstable_by(|a, b| b.cmp(a));
+            Some(acks[need - 1])
+        };
+        let Some(mut quorum_holds) = held_by(&self.cfg.voters) else {
             return;
+        };
+        debug_assert!(quorum >= 1);
+        if let Some((at, new_voters)) = &l.reconfig {
+            if quorum_holds >= *at {
+                let new_holds = held_by(new_voters).unwrap_or(i64::MIN);
+                quorum_holds = quorum_holds.min(new_holds).max(*at - 1);
+            }
         }
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let quorum_holds = acks[quorum - 1];
         if quorum_holds <= self.log.committed() {
             self.apply_ready();
             return;

@@ -292,6 +292,42 @@ impl Zab {
         self.leader_propose(data)
     }
 
+    /// A committed reconfig was applied: these are the members from now on.
+    /// A member whose role changed, or whose leader no longer votes, goes back to
+    /// election (ZooKeeper re-elects then too); a leader that stays leader goes on
+    /// with the new quorum.
+    pub fn set_membership(&mut self, voters: BTreeSet<PeerId>, observers: BTreeSet<PeerId>) {
+        let me = self.cfg.id;
+        let was_voter = self.cfg.is_voter(me);
+        self.cfg.voters = voters;
+        self.cfg.observers = observers;
+        if let Phase::Leading(l) = &mut self.phase {
+            l.reconfig = None;
+            let gone: Vec<PeerId> = l
+                .learners
+                .keys()
+                .copied()
+                .filter(|p| !self.cfg.voters.contains(p) && !self.cfg.observers.contains(p))
+                .collect();
+            for p in gone {
+                l.learners.remove(&p);
+            }
+        }
+        let role_changed = was_voter != self.cfg.is_voter(me);
+        let leader_gone = self.leader().is_some_and(|l| !self.cfg.is_voter(l));
+        if role_changed || leader_gone {
+            tracing::info!(
+                role_changed,
+                leader_gone,
+                "membership changed; electing again"
+            );
+            self.start_election();
+        } else if matches!(self.phase, Phase::Leading(_)) {
+            // Commits may wait on nothing but the new quorum now.
+            self.leader_try_commit();
+        }
+    }
+
     /// On a learner in broadcast: sends a client write to the leader.
     pub fn forward(&mut self, data: Bytes) -> bool {
         match &self.phase {
