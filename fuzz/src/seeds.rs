@@ -316,6 +316,7 @@ fn quorum() -> Vec<(String, Vec<u8>)> {
             vote,
             round: 3,
             state: PeerState::Leading,
+            config_version: 0,
         }),
         zab(&Msg::LeaderInfo { epoch: 2 }),
         zab(&Msg::FollowerInfo {

@@ -19,6 +19,7 @@ fn member_one() -> Zab {
         window: 100,
         window_bytes: usize::MAX,
         force_snap: false,
+        version: 0,
     };
     let mut zab = Zab::new(
         cfg,
@@ -45,6 +46,7 @@ fn vote_from(zab: &mut Zab, from: u64, leader: u64, epoch: u32, round: u64) {
             },
             round,
             state: PeerState::Looking,
+            config_version: 0,
         },
     ));
     zab.take_actions();

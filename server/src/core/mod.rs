@@ -223,6 +223,7 @@ impl Core {
         if !cfg.is_standalone() {
             zab_cfg.voters = membership.voters();
             zab_cfg.observers = membership.observers();
+            zab_cfg.version = membership.version;
         }
         metrics.config_version.set(membership.version);
         let mut expiry = ExpiryTracker::default();
@@ -283,6 +284,7 @@ impl Core {
             crate::membership::Membership::new(&self.cfg.servers, 0),
         );
         self.adopt_membership(current);
+        self.run_zab_actions();
         self
     }
 

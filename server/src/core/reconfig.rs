@@ -140,9 +140,14 @@ impl Core {
         }
         self.write_dynamic_config(&next);
         self.membership = next;
-        let (voters, observers) = (self.membership.voters(), self.membership.observers());
-        self.repl.zab.set_membership(voters, observers);
-        self.run_zab_actions();
+        let (voters, observers, version) = (
+            self.membership.voters(),
+            self.membership.observers(),
+            self.membership.version,
+        );
+        // What ZAB does about it (an election, commits) is carried out by the
+        // caller's action loop, after the actions already under way.
+        self.repl.zab.set_membership(voters, observers, version);
     }
 
     /// Writes `<zoo.cfg>.dynamic.<version>` as ZooKeeper does (server lines,

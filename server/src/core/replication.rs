@@ -100,6 +100,7 @@ pub fn zab_config(cfg: &Config) -> ZabConfig {
         window: cfg.commit_log_count,
         window_bytes: cfg.commit_log_bytes,
         force_snap: cfg.force_snapshot_sync,
+        version: 0,
     }
 }
 

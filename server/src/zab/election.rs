@@ -61,6 +61,7 @@ impl Zab {
                     vote,
                     round: self.round,
                     state: PeerState::Looking,
+                    config_version: self.cfg.version,
                 },
             );
         }
@@ -77,6 +78,7 @@ impl Zab {
             },
             round: self.round,
             state: self.state(),
+            config_version: self.cfg.version,
         }
     }
 
@@ -86,6 +88,7 @@ impl Zab {
         vote: Vote,
         round: u64,
         state: PeerState,
+        config_version: i64,
     ) {
         if from == self.cfg.id {
             return;
@@ -110,6 +113,7 @@ impl Zab {
         let me = self.cfg.id;
         let i_vote = self.cfg.is_voter(me);
         let quorum = self.cfg.quorum();
+        let newer_config = config_version > self.cfg.version;
         let self_vote = self.self_vote();
         let my_round = self.round;
         let Phase::Looking(e) = &mut self.phase else {
@@ -166,7 +170,9 @@ impl Zab {
                     .outside
                     .get(&leader)
                     .is_some_and(|(_, s)| *s == PeerState::Leading);
-                if leader != me && backing >= quorum && leader_leads {
+                // A peer in a newer membership vouches for its leader: this member
+                // was just taken in (its zoo.cfg counts a different quorum).
+                if leader != me && (backing >= quorum || newer_config) && leader_leads {
                     follow = Some((leader, round));
                 }
             }
@@ -176,6 +182,7 @@ impl Zab {
                 vote: e.vote.unwrap_or(self_vote),
                 round: my_round,
                 state: PeerState::Looking,
+                config_version: self.cfg.version,
             };
             self.send(from, reply);
             return;

@@ -83,6 +83,11 @@ pub enum Msg {
         vote: Vote,
         round: u64,
         state: PeerState,
+        /// The version of the membership the sender is in (0: zoo.cfg's). A
+        /// member that started with an older one, say one a reconfig just took
+        /// in, joins a leader backed by a newer membership, then learns it from
+        /// the log.
+        config_version: i64,
     },
     FollowerInfo {
         accepted_epoch: u32,
@@ -176,6 +181,8 @@ pub struct ZabConfig {
     pub window_bytes: usize,
     /// Every learner gets SNAP (`forceSnapshotSync`).
     pub force_snap: bool,
+    /// The version of this membership (the zxid of the reconfig that made it).
+    pub version: i64,
 }
 
 impl ZabConfig {
@@ -273,8 +280,14 @@ impl Zab {
                 Phase::Leading(_) => self.leader_lost(peer),
             },
             Event::Message(from, msg) => {
-                if let Msg::Notification { vote, round, state } = msg {
-                    self.on_notification(from, vote, round, state);
+                if let Msg::Notification {
+                    vote,
+                    round,
+                    state,
+                    config_version,
+                } = msg
+                {
+                    self.on_notification(from, vote, round, state, config_version);
                     return;
                 }
                 match self.phase {
@@ -296,11 +309,17 @@ impl Zab {
     /// A member whose role changed, or whose leader no longer votes, goes back to
     /// election (ZooKeeper re-elects then too); a leader that stays leader goes on
     /// with the new quorum.
-    pub fn set_membership(&mut self, voters: BTreeSet<PeerId>, observers: BTreeSet<PeerId>) {
+    pub fn set_membership(
+        &mut self,
+        voters: BTreeSet<PeerId>,
+        observers: BTreeSet<PeerId>,
+        version: i64,
+    ) {
         let me = self.cfg.id;
         let was_voter = self.cfg.is_voter(me);
         self.cfg.voters = voters;
         self.cfg.observers = observers;
+        self.cfg.version = version;
         if let Phase::Leading(l) = &mut self.phase {
             l.reconfig = None;
             let gone: Vec<PeerId> = l

@@ -34,13 +34,19 @@ const SNAP: u8 = 2;
 pub fn encode(msg: &Msg) -> Vec<u8> {
     let mut w = Writer::new();
     match msg {
-        Msg::Notification { vote, round, state } => {
+        Msg::Notification {
+            vote,
+            round,
+            state,
+            config_version,
+        } => {
             tag(&mut w, NOTIFICATION);
             w.write_i64(vote.leader as i64);
             w.write_i64(vote.zxid);
             w.write_i32(vote.epoch as i32);
             w.write_i64(*round as i64);
             tag(&mut w, state_tag(*state));
+            w.write_i64(*config_version);
         }
         Msg::FollowerInfo {
             accepted_epoch,
@@ -122,6 +128,8 @@ pub fn decode(bytes: &[u8]) -> Result<Msg, DecodeError> {
             let epoch = r.read_i32()? as u32;
             let round = r.read_i64()? as u64;
             let state = read_state(&mut r)?;
+            // Members from before dynamic membership sent no version.
+            let config_version = if r.is_empty() { 0 } else { r.read_i64()? };
             Msg::Notification {
                 vote: Vote {
                     leader,
@@ -130,6 +138,7 @@ pub fn decode(bytes: &[u8]) -> Result<Msg, DecodeError> {
                 },
                 round,
                 state,
+                config_version,
             }
         }
         FOLLOWER_INFO => Msg::FollowerInfo {
@@ -284,6 +293,7 @@ mod tests {
                 },
                 round: 7,
                 state,
+                config_version: 0x1_0000_0003,
             });
         }
         out.push(Msg::FollowerInfo {
@@ -381,6 +391,7 @@ mod tests {
             },
             round: 1,
             state: PeerState::Looking,
+            config_version: 0,
         });
         *bad_state.last_mut().unwrap() = 9;
         assert!(matches!(
@@ -442,16 +453,20 @@ mod tests {
                 any::<i64>(),
                 any::<u32>(),
                 any::<u64>(),
-                state
+                state,
+                any::<i64>()
             )
-                .prop_map(|(leader, zxid, epoch, round, state)| Msg::Notification {
-                    vote: Vote {
-                        leader,
-                        zxid,
-                        epoch
-                    },
-                    round,
-                    state
+                .prop_map(|(leader, zxid, epoch, round, state, config_version)| {
+                    Msg::Notification {
+                        vote: Vote {
+                            leader,
+                            zxid,
+                            epoch,
+                        },
+                        round,
+                        state,
+                        config_version,
+                    }
                 }),
             (any::<u32>(), any::<i64>()).prop_map(|(accepted_epoch, last_zxid)| {
                 Msg::FollowerInfo {

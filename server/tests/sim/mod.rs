@@ -131,6 +131,7 @@ fn config(
         window,
         window_bytes: usize::MAX,
         force_snap: false,
+        version: 0,
     }
 }
 
