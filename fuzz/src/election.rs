@@ -68,8 +68,10 @@ pub fn notification_bytes(leader: u64, zxid: i64, epoch: u32, round: u64, state:
     b.extend_from_slice(&epoch.to_be_bytes());
     b.extend_from_slice(&round.to_be_bytes());
     b.push(state);
-    // The membership version: every member here runs zoo.cfg's (0).
+    // The membership: version 0 (zoo.cfg's), no voters or observers listed.
     b.extend_from_slice(&0i64.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes());
     b
 }
 
@@ -132,7 +134,7 @@ fn run_unbudgeted(data: &[u8]) {
                         vote,
                         round: r,
                         state,
-                        config_version,
+                        config,
                     }) => {
                         assert!(state_byte < 4);
                         assert_eq!(
@@ -143,7 +145,7 @@ fn run_unbudgeted(data: &[u8]) {
                             vote,
                             round: r,
                             state,
-                            config_version,
+                            config,
                         };
                         assert_eq!(wire::encode(&msg), bytes);
                         if linked {

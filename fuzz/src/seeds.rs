@@ -316,7 +316,7 @@ fn quorum() -> Vec<(String, Vec<u8>)> {
             vote,
             round: 3,
             state: PeerState::Leading,
-            config_version: 0,
+            config: Default::default(),
         }),
         zab(&Msg::LeaderInfo { epoch: 2 }),
         zab(&Msg::FollowerInfo {

@@ -46,7 +46,7 @@ fn vote_from(zab: &mut Zab, from: u64, leader: u64, epoch: u32, round: u64) {
             },
             round,
             state: PeerState::Looking,
-            config_version: 0,
+            config: Default::default(),
         },
     ));
     zab.take_actions();

@@ -496,6 +496,11 @@ impl Core {
             }
             Action::InstallSnapshot { from, zxid } => self.install_snapshot(from, zxid),
             Action::Deliver { from, data } => self.delivered(from, &data),
+            Action::MembershipLearned(view) => tracing::info!(
+                version = format!("{:x}", view.version),
+                voters = ?view.voters,
+                "electing under a newer membership learned from a peer"
+            ),
         }
     }
 

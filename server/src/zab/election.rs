@@ -1,7 +1,7 @@
 //! Fast Leader Election: votes ordered by (epoch, zxid, id), rounds, a quorum
 //! plus a finalize wait, and joining an ensemble that already has a leader.
 
-use super::{Msg, PeerId, PeerState, Phase, Vote, Zab};
+use super::{Action, ConfigView, Msg, PeerId, PeerState, Phase, Vote, Zab};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Default)]
@@ -61,7 +61,7 @@ impl Zab {
                     vote,
                     round: self.round,
                     state: PeerState::Looking,
-                    config_version: self.cfg.version,
+                    config: self.config_view(),
                 },
             );
         }
@@ -78,7 +78,15 @@ impl Zab {
             },
             round: self.round,
             state: self.state(),
-            config_version: self.cfg.version,
+            config: self.config_view(),
+        }
+    }
+
+    fn config_view(&self) -> ConfigView {
+        ConfigView {
+            version: self.cfg.version,
+            voters: self.cfg.voters.clone(),
+            observers: self.cfg.observers.clone(),
         }
     }
 
@@ -88,10 +96,24 @@ impl Zab {
         vote: Vote,
         round: u64,
         state: PeerState,
-        config_version: i64,
+        config: ConfigView,
     ) {
         if from == self.cfg.id {
             return;
+        }
+        let looking = matches!(self.phase, Phase::Looking(_));
+        if looking && config.version > self.cfg.version && !config.voters.is_empty() {
+            tracing::info!(
+                from,
+                version = format!("{:x}", config.version),
+                voters = ?config.voters,
+                "learned a newer membership; electing under it"
+            );
+            self.cfg.version = config.version;
+            self.cfg.voters = config.voters.clone();
+            self.cfg.observers = config.observers.clone();
+            self.out.push(Action::MembershipLearned(config));
+            self.start_election();
         }
         if !matches!(self.phase, Phase::Looking(_)) {
             if state == PeerState::Looking && self.leader() == Some(from) {
@@ -113,7 +135,6 @@ impl Zab {
         let me = self.cfg.id;
         let i_vote = self.cfg.is_voter(me);
         let quorum = self.cfg.quorum();
-        let newer_config = config_version > self.cfg.version;
         let self_vote = self.self_vote();
         let my_round = self.round;
         let Phase::Looking(e) = &mut self.phase else {
@@ -170,9 +191,7 @@ impl Zab {
                     .outside
                     .get(&leader)
                     .is_some_and(|(_, s)| *s == PeerState::Leading);
-                // A peer in a newer membership vouches for its leader: this member
-                // was just taken in (its zoo.cfg counts a different quorum).
-                if leader != me && (backing >= quorum || newer_config) && leader_leads {
+                if leader != me && backing >= quorum && leader_leads {
                     follow = Some((leader, round));
                 }
             }
@@ -182,7 +201,7 @@ impl Zab {
                 vote: e.vote.unwrap_or(self_vote),
                 round: my_round,
                 state: PeerState::Looking,
-                config_version: self.cfg.version,
+                config: self.config_view(),
             };
             self.send(from, reply);
             return;

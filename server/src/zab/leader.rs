@@ -273,7 +273,10 @@ impl Zab {
                 if lr.stage != Stage::Info {
                     return;
                 }
-                if (current_epoch, last_zxid) > current {
+                // Only a voter ahead of the leader means a better leader exists. An
+                // observer ahead (a voter once, under an older membership) holds
+                // nothing committed that a quorum of today's voters lacks: TRUNC.
+                if (current_epoch, last_zxid) > current && from_voter {
                     tracing::warn!(
                         peer = from,
                         "a learner is ahead of this leader; stepping down"
@@ -355,6 +358,11 @@ impl Zab {
         Some(zxid)
     }
 
+    /// On the leader: a reconfig it proposed is not applied yet.
+    pub fn reconfig_in_flight(&self) -> bool {
+        matches!(&self.phase, Phase::Leading(l) if l.reconfig.is_some())
+    }
+
     /// Voters in `voters` that are synced with this leader (itself included if it votes).
     pub fn synced_among(&self, voters: &BTreeSet<PeerId>) -> usize {
         let Phase::Leading(l) = &self.phase else {
@@ -432,7 +440,9 @@ impl Zab {
         if let Some((at, new_voters)) = &l.reconfig {
             if quorum_holds >= *at {
                 let new_holds = held_by(new_voters).unwrap_or(i64::MIN);
-                quorum_holds = quorum_holds.min(new_holds).max(*at - 1);
+                // Short of the new quorum, everything before the reconfig may commit.
+                let before = self.log.floor(*at - 1);
+                quorum_holds = quorum_holds.min(new_holds).max(before);
             }
         }
         if quorum_holds <= self.log.committed() {

@@ -65,6 +65,15 @@ impl Vote {
     }
 }
 
+/// A membership as election messages carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigView {
+    /// The zxid of the reconfig that made it (0: zoo.cfg's).
+    pub version: i64,
+    pub voters: BTreeSet<PeerId>,
+    pub observers: BTreeSet<PeerId>,
+}
+
 /// How a learner is brought up to the leader's history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncKind {
@@ -83,11 +92,11 @@ pub enum Msg {
         vote: Vote,
         round: u64,
         state: PeerState,
-        /// The version of the membership the sender is in (0: zoo.cfg's). A
-        /// member that started with an older one, say one a reconfig just took
-        /// in, joins a leader backed by a newer membership, then learns it from
-        /// the log.
-        config_version: i64,
+        /// The membership the sender is in: a looking member that holds an
+        /// older one (it missed a reconfig, or a reconfig just took it in)
+        /// takes it, as ZooKeeper's election does. Only applied, so committed,
+        /// memberships are ever sent.
+        config: ConfigView,
     },
     FollowerInfo {
         accepted_epoch: u32,
@@ -157,6 +166,9 @@ pub enum Action {
         from: PeerId,
         data: Bytes,
     },
+    /// A newer membership was learned from a peer during election (the log
+    /// brings the reconfig itself once synced).
+    MembershipLearned(ConfigView),
 }
 
 /// Membership and timing, in ticks of the host's clock.
@@ -284,10 +296,10 @@ impl Zab {
                     vote,
                     round,
                     state,
-                    config_version,
+                    config,
                 } = msg
                 {
-                    self.on_notification(from, vote, round, state, config_version);
+                    self.on_notification(from, vote, round, state, config);
                     return;
                 }
                 match self.phase {

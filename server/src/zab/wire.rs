@@ -3,9 +3,10 @@
 //! bytes never panics, never allocates more than the input could hold, and
 //! rejects unknown tags and trailing bytes.
 
-use super::{Entry, Msg, PeerState, SyncKind, Vote};
+use super::{ConfigView, Entry, Msg, PeerState, SyncKind, Vote};
 use crate::proto::{DecodeError, Reader, Writer};
 use bytes::Bytes;
+use std::collections::BTreeSet;
 
 const NOTIFICATION: u8 = 1;
 const FOLLOWER_INFO: u8 = 2;
@@ -38,7 +39,7 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
             vote,
             round,
             state,
-            config_version,
+            config,
         } => {
             tag(&mut w, NOTIFICATION);
             w.write_i64(vote.leader as i64);
@@ -46,7 +47,13 @@ pub fn encode(msg: &Msg) -> Vec<u8> {
             w.write_i32(vote.epoch as i32);
             w.write_i64(*round as i64);
             tag(&mut w, state_tag(*state));
-            w.write_i64(*config_version);
+            w.write_i64(config.version);
+            for ids in [&config.voters, &config.observers] {
+                w.write_i32(ids.len() as i32);
+                for id in ids {
+                    w.write_i64(*id as i64);
+                }
+            }
         }
         Msg::FollowerInfo {
             accepted_epoch,
@@ -128,8 +135,24 @@ pub fn decode(bytes: &[u8]) -> Result<Msg, DecodeError> {
             let epoch = r.read_i32()? as u32;
             let round = r.read_i64()? as u64;
             let state = read_state(&mut r)?;
-            // Members from before dynamic membership sent no version.
-            let config_version = if r.is_empty() { 0 } else { r.read_i64()? };
+            let version = r.read_i64()?;
+            let mut sets = [BTreeSet::new(), BTreeSet::new()];
+            for set in &mut sets {
+                let n = r.read_i32()?;
+                // Bounded by the bytes left: a forged count allocates nothing.
+                if n < 0 || n as usize > r.remaining() / 8 {
+                    return Err(DecodeError::Invalid("membership size"));
+                }
+                for _ in 0..n {
+                    set.insert(r.read_i64()? as u64);
+                }
+            }
+            let [voters, observers] = sets;
+            let config = ConfigView {
+                version,
+                voters,
+                observers,
+            };
             Msg::Notification {
                 vote: Vote {
                     leader,
@@ -138,7 +161,7 @@ pub fn decode(bytes: &[u8]) -> Result<Msg, DecodeError> {
                 },
                 round,
                 state,
-                config_version,
+                config,
             }
         }
         FOLLOWER_INFO => Msg::FollowerInfo {
@@ -293,7 +316,11 @@ mod tests {
                 },
                 round: 7,
                 state,
-                config_version: 0x1_0000_0003,
+                config: ConfigView {
+                    version: 0x1_0000_0003,
+                    voters: [1, 2, 4].into(),
+                    observers: [3].into(),
+                },
             });
         }
         out.push(Msg::FollowerInfo {
@@ -391,9 +418,11 @@ mod tests {
             },
             round: 1,
             state: PeerState::Looking,
-            config_version: 0,
+            config: ConfigView::default(),
         });
-        *bad_state.last_mut().unwrap() = 9;
+        // The state byte comes before the membership (version, two empty lists).
+        let at = bad_state.len() - 17;
+        bad_state[at] = 9;
         assert!(matches!(
             decode(&bad_state),
             Err(DecodeError::Unknown {
@@ -456,7 +485,7 @@ mod tests {
                 state,
                 any::<i64>()
             )
-                .prop_map(|(leader, zxid, epoch, round, state, config_version)| {
+                .prop_map(|(leader, zxid, epoch, round, state, version)| {
                     Msg::Notification {
                         vote: Vote {
                             leader,
@@ -465,7 +494,11 @@ mod tests {
                         },
                         round,
                         state,
-                        config_version,
+                        config: ConfigView {
+                            version,
+                            voters: [1, 2].into(),
+                            observers: BTreeSet::new(),
+                        },
                     }
                 }),
             (any::<u32>(), any::<i64>()).prop_map(|(accepted_epoch, last_zxid)| {

@@ -1,8 +1,10 @@
 //! The seeded ZAB simulator shared by `zab_sim` and `zab_mutants`: the real ZAB
 //! core on a virtual network that delays, reorders, duplicates election messages and
 //! breaks links; members crash (losing whatever storage had not made durable) and
-//! restart; clocks tick at random rates. After every step the invariants of
-//! reference/reliability.md §6 are checked.
+//! restart; clocks tick at random rates. In a quarter of the seeds the leader also
+//! changes the membership now and then (a reconfig entry `r<voters>|<observers>`,
+//! taken by each member once it applies it, as the real host does). After every
+//! step the invariants of reference/reliability.md §6 are checked.
 #![allow(dead_code)]
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -78,6 +80,8 @@ struct Sim {
     writes: u64,
     acked_writes: u64,
     stats: Stats,
+    /// This seed's leaders also propose reconfigs.
+    reconfigs: bool,
 }
 
 /// What a run exercised, so a clean run can be told from an idle one.
@@ -92,6 +96,9 @@ pub struct Stats {
     pub epochs: u64,
     /// Proposals that vanished from a link that stayed up.
     pub silent_losses: u64,
+    /// Reconfigs proposed, and applied (counted once, where first applied).
+    pub reconfigs_proposed: u64,
+    pub reconfigs_committed: u64,
 }
 
 impl std::ops::AddAssign for Stats {
@@ -104,6 +111,8 @@ impl std::ops::AddAssign for Stats {
         self.crashes += o.crashes;
         self.epochs += o.epochs;
         self.silent_losses += o.silent_losses;
+        self.reconfigs_proposed += o.reconfigs_proposed;
+        self.reconfigs_committed += o.reconfigs_committed;
     }
 }
 
@@ -154,6 +163,7 @@ impl Sim {
             writes: 0,
             acked_writes: 0,
             stats: Stats::default(),
+            reconfigs: seed % 4 == 3,
         };
         for id in voter_ids.iter().chain(observer_ids.iter()) {
             sim.nodes.insert(
@@ -178,9 +188,22 @@ impl Sim {
         sim
     }
 
+    /// The membership a member's applied history makes: the last reconfig in
+    /// it, else the initial one.
+    fn membership_of(&self, id: PeerId) -> (BTreeSet<PeerId>, BTreeSet<PeerId>, i64) {
+        self.nodes[&id]
+            .applied
+            .iter()
+            .rev()
+            .find_map(|e| parse_reconfig(&e.data).map(|(v, o)| (v, o, e.zxid)))
+            .unwrap_or_else(|| (self.voters.clone(), self.observers.clone(), 0))
+    }
+
     fn start(&mut self, id: PeerId) {
         let window = [2, 8, 40][(self.seed % 3) as usize];
-        let cfg = config(id, &self.voters, &self.observers, window);
+        let (voters, observers, version) = self.membership_of(id);
+        let mut cfg = config(id, &voters, &observers, window);
+        cfg.version = version;
         let node = self.nodes.get_mut(&id).expect("node exists");
         let rec = Recovered {
             accepted_epoch: node.accepted_epoch,
@@ -349,6 +372,7 @@ impl Sim {
                 node.inbox.clear();
                 node.log.clear();
                 node.base = zxid;
+                self.adopt_membership(id);
             }
             Action::SetAcceptedEpoch(e) => {
                 let node = self.nodes.get_mut(&id).expect("node");
@@ -382,14 +406,57 @@ impl Sim {
                         ),
                     );
                 }
+                let changes = batch.iter().any(|e| parse_reconfig(&e.data).is_some());
                 node.applied.extend(batch);
+                if changes {
+                    self.adopt_membership(id);
+                }
             }
-            Action::RoleChanged { .. } => {}
+            Action::RoleChanged { .. } | Action::MembershipLearned(_) => {}
             Action::Deliver { from, data } => {
                 let _ = from;
                 self.propose_at(id, data);
             }
         }
+    }
+
+    /// A member applied a reconfig (or installed a snapshot): its membership now.
+    fn adopt_membership(&mut self, id: PeerId) {
+        let (voters, observers, version) = self.membership_of(id);
+        if let Some(zab) = self.nodes.get_mut(&id).and_then(|n| n.zab.as_mut()) {
+            if zab.config().version != version {
+                zab.set_membership(voters, observers, version);
+            }
+        }
+    }
+
+    /// The established leader, if `id` is one with nothing in flight, proposes a
+    /// new membership: a random majority of everyone votes, the rest observe.
+    /// As the host, it first checks that a quorum of the new voters is synced.
+    fn propose_reconfig(&mut self, id: PeerId) {
+        let all: Vec<PeerId> = self.nodes.keys().copied().collect();
+        let size = self.rng.random_range(2..=all.len().min(5));
+        let mut voters = BTreeSet::new();
+        while voters.len() < size {
+            voters.insert(all[self.rng.random_range(0..all.len())]);
+        }
+        let observers: BTreeSet<PeerId> = all
+            .iter()
+            .copied()
+            .filter(|p| !voters.contains(p))
+            .collect();
+        let Some(zab) = self.nodes.get_mut(&id).and_then(|n| n.zab.as_mut()) else {
+            return;
+        };
+        let leads = zab.state() == PeerState::Leading && zab.is_serving();
+        if !leads || zab.reconfig_in_flight() || zab.synced_among(&voters) <= voters.len() / 2 {
+            return;
+        }
+        let data = Bytes::from(format!("r{}|{}", ids_csv(&voters), ids_csv(&observers)));
+        if zab.propose_reconfig(data, voters).is_some() {
+            self.stats.reconfigs_proposed += 1;
+        }
+        self.run_actions(id);
     }
 
     fn propose_at(&mut self, id: PeerId, data: Bytes) {
@@ -455,6 +522,9 @@ impl Sim {
                 }
                 if e.data.starts_with(b"w") {
                     self.acked_writes += 1;
+                }
+                if e.data.starts_with(b"r") {
+                    self.stats.reconfigs_committed += 1;
                 }
                 self.committed.push(e);
             }
@@ -545,6 +615,17 @@ impl Sim {
                 });
                 if let Some(ev) = ev {
                     self.deliver_event(id, ev);
+                }
+            }
+            900..=969 if self.reconfigs && self.rng.random_bool(0.1) => {
+                let leader = self.nodes.iter().find_map(|(id, n)| {
+                    n.zab
+                        .as_ref()
+                        .is_some_and(|z| z.state() == PeerState::Leading)
+                        .then_some(*id)
+                });
+                if let Some(id) = leader {
+                    self.propose_reconfig(id);
                 }
             }
             900..=969 => {
@@ -675,10 +756,12 @@ impl Sim {
             .iter()
             .map(|(id, n)| {
                 format!(
-                    "{id}: {:?} serving={} applied=0x{:x}",
+                    "{id}: {:?} serving={} applied=0x{:x} voters={:?} leader={:?}",
                     n.zab.as_ref().map(|z| z.state()),
                     n.zab.as_ref().is_some_and(|z| z.is_serving()),
-                    n.applied_zxid()
+                    n.applied_zxid(),
+                    n.zab.as_ref().map(|z| z.config().voters.clone()),
+                    n.zab.as_ref().and_then(|z| z.leader()),
                 )
             })
             .collect();
@@ -719,6 +802,22 @@ fn run_seed_inner(seed: u64, steps: usize) -> Stats {
         epochs: sim.leaders.len() as u64,
         ..sim.stats
     }
+}
+
+fn ids_csv(ids: &BTreeSet<PeerId>) -> String {
+    ids.iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `r<voters>|<observers>` → the membership it makes.
+fn parse_reconfig(data: &[u8]) -> Option<(BTreeSet<PeerId>, BTreeSet<PeerId>)> {
+    let text = std::str::from_utf8(data.strip_prefix(b"r")?).ok()?;
+    let (v, o) = text.split_once('|')?;
+    let ids =
+        |s: &str| -> BTreeSet<PeerId> { s.split(',').filter_map(|p| p.parse().ok()).collect() };
+    Some((ids(v), ids(o)))
 }
 
 /// `ZAB_SIM_TRACE=1` prints every event and action (with a single seed).
