@@ -478,6 +478,19 @@ def replication():
                    "(`last_proposal_size`, `max_proposal_size`).",
                    [target(f"max(last_proposal_size{sel()})", "last"),
                     target(f"max(max_proposal_size{sel()})", "max")], unit="bytes", w=8),
+        timeseries("Membership version", "The version of the membership each member runs with: the "
+                   "zxid of the reconfig that made it, 0 for zoo.cfg's (`rookery_config_version`; "
+                   "shown in hex as `version=` in /zookeeper/config). Members that disagree for long "
+                   "missed a reconfig.",
+                   [target(f"rookery_config_version{sel()}", "{{instance}}")], decimals=0, w=8),
+        timeseries("Reconfigs", "Membership changes each member applied per interval "
+                   "(`rookery_reconfigs_total`).",
+                   [target(f"sum by (instance) (increase(rookery_reconfigs_total{sel()}[{RI}]))",
+                           "{{instance}}")], bars=True, decimals=0, w=8),
+        timeseries("Read-only members", "Members cut off from their quorum that serve read-only "
+                   "clients (`rookery_read_only`, with `readonlymode.enabled`): their reads may be "
+                   "stale and they refuse writes.",
+                   [target(f"sum(rookery_read_only{sel()})", "read-only")], decimals=0, w=8),
     ]
     return dashboard("rookery-replication", "Rookery / Replication",
                      "ZAB replication: committed and applied zxids, follower lag and ack latency, "

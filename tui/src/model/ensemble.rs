@@ -84,6 +84,8 @@ pub enum Role {
     Standalone,
     /// In an election: up, not serving.
     Looking,
+    /// Cut off from its quorum, serving read-only clients (readonlymode.enabled).
+    ReadOnly,
     /// Did not answer.
     Down,
 }
@@ -98,6 +100,7 @@ impl Role {
             Role::Observer => "observer",
             Role::Standalone => "standalone",
             Role::Looking => "looking",
+            Role::ReadOnly => "read-only",
             Role::Down => "down",
         }
     }
@@ -109,6 +112,7 @@ impl Role {
             "observer" | "observing" => Role::Observer,
             "standalone" => Role::Standalone,
             "looking" => Role::Looking,
+            "read-only" => Role::ReadOnly,
             _ => Role::Unknown,
         }
     }
@@ -249,6 +253,9 @@ pub struct MemberState {
     pub history: History,
     /// Marked as behind the leader (kept across polls for the event log).
     pub behind: bool,
+    /// The version of the membership it runs with (`rookery_config_version`;
+    /// Rookery only).
+    pub config_version: Option<i64>,
     prev: Option<Previous>,
 }
 
@@ -276,13 +283,14 @@ impl MemberState {
             metrics_url: None,
             history: History::default(),
             behind: false,
+            config_version: None,
             prev: None,
         }
     }
 
-    /// Whether the strip marks it: down, looking or behind.
+    /// Whether the strip marks it: down, looking, read-only or behind.
     pub fn is_marked(&self) -> bool {
-        matches!(self.role, Role::Down | Role::Looking) || self.behind
+        matches!(self.role, Role::Down | Role::Looking | Role::ReadOnly) || self.behind
     }
 
     /// Takes in one sample; returns the session expiries in the interval and
@@ -319,9 +327,13 @@ impl MemberState {
                 self.avg_ms = srvr.latency_ms.map(|l| l.1);
             }
         }
-        if m.with_label("rookery_server_state", "state", "looking") == Some(1.0) {
+        // A read-only member is still looking for a leader: it says which in srvr.
+        if m.with_label("rookery_server_state", "state", "looking") == Some(1.0)
+            && self.role != Role::ReadOnly
+        {
             self.role = Role::Looking;
         }
+        self.config_version = m.total("rookery_config_version").map(|v| v as i64);
         let gauge = |metric: &str, key: &str| {
             m.total(metric)
                 .or_else(|| mntr_f64(mntr, key))
@@ -502,6 +514,18 @@ pub enum EventKind {
         /// The member.
         addr: String,
     },
+    /// A member serves read-only clients: it lost its quorum.
+    ReadOnly {
+        /// The member.
+        addr: String,
+    },
+    /// A reconfig changed the members (first seen on `addr`).
+    MembershipChanged {
+        /// The member that reported it first.
+        addr: String,
+        /// The new configuration's version (hex in /zookeeper/config).
+        version: i64,
+    },
 }
 
 impl fmt::Display for EventKind {
@@ -536,6 +560,15 @@ impl fmt::Display for EventKind {
                 Lag::OldEpoch => write!(f, "member behind: {addr} is on an older epoch"),
             },
             EventKind::CaughtUp { addr } => write!(f, "caught up: {addr}"),
+            EventKind::ReadOnly { addr } => {
+                write!(f, "read-only: {addr} lost its quorum, serves reads only")
+            }
+            EventKind::MembershipChanged { addr, version } => {
+                write!(
+                    f,
+                    "membership changed: version {version:x} (seen on {addr})"
+                )
+            }
         }
     }
 }
@@ -590,6 +623,8 @@ pub struct EnsembleState {
     /// Member selected in the ensemble view.
     pub selected: usize,
     last_leader_addr: Option<String>,
+    /// The newest membership version any member reported.
+    config_version: Option<i64>,
 }
 
 impl EnsembleState {
@@ -603,6 +638,7 @@ impl EnsembleState {
             last_poll_ms: None,
             selected: 0,
             last_leader_addr: None,
+            config_version: None,
         }
     }
 
@@ -630,6 +666,19 @@ impl EnsembleState {
                 self.event(at, EventKind::MemberLost { addr, reason });
             } else if was == Role::Down && now != Role::Down {
                 self.event(at, EventKind::MemberBack { addr, role: now });
+            } else if now == Role::ReadOnly && was != Role::ReadOnly {
+                self.event(at, EventKind::ReadOnly { addr });
+            }
+            if let Some(v) = self.members[i].config_version {
+                match self.config_version {
+                    Some(known) if v > known => {
+                        let addr = sample.addr.clone();
+                        self.event(at, EventKind::MembershipChanged { addr, version: v });
+                        self.config_version = Some(v);
+                    }
+                    None => self.config_version = Some(v),
+                    Some(_) => {}
+                }
             }
             if expiries >= EXPIRY_SPIKE {
                 let addr = sample.addr.clone();

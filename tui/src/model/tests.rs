@@ -634,3 +634,57 @@ fn apache_zookeeper_without_metrics_uses_mntr_percentiles() {
     assert_eq!(st.p99_ms, Some(6.5));
     assert_eq!(st.role, Role::Standalone);
 }
+
+#[test]
+fn a_read_only_member_and_a_membership_change_are_logged() {
+    let m = fixtures::members();
+    let with_version = |v: u64| {
+        format!("rookery_config_version {v}\nrookery_server_state{{state=\"following\"}} 1\n")
+    };
+    let mut e = ensemble::EnsembleState::new(&m);
+    e.apply(&ensemble::PollRound {
+        at_ms: fixtures::T0,
+        members: vec![
+            fixtures::serving(&m[0], "leader", 0x1_0000_0005, Some(&with_version(0))),
+            fixtures::serving(&m[1], "follower", 0x1_0000_0005, Some(&with_version(0))),
+            fixtures::serving(&m[2], "follower", 0x1_0000_0005, Some(&with_version(0))),
+        ],
+    });
+    // A reconfig committed (version = its zxid); member 3 lost its quorum and,
+    // still looking for a leader, serves read-only clients.
+    let read_only =
+        "rookery_config_version 4294967302\nrookery_server_state{state=\"looking\"} 1\n";
+    e.apply(&ensemble::PollRound {
+        at_ms: fixtures::T0 + 1000,
+        members: vec![
+            fixtures::serving(
+                &m[0],
+                "leader",
+                0x1_0000_0006,
+                Some(&with_version(0x1_0000_0006)),
+            ),
+            fixtures::serving(
+                &m[1],
+                "follower",
+                0x1_0000_0006,
+                Some(&with_version(0x1_0000_0006)),
+            ),
+            fixtures::serving(&m[2], "read-only", 0x1_0000_0006, Some(read_only)),
+        ],
+    });
+    assert_eq!(e.members[2].role, Role::ReadOnly);
+    assert!(e.members[2].is_marked());
+    let kinds: Vec<String> = e.events.iter().map(|ev| ev.kind.to_string()).collect();
+    assert!(
+        kinds.contains(&format!(
+            "read-only: {} lost its quorum, serves reads only",
+            m[2]
+        )),
+        "{kinds:?}"
+    );
+    let changes = kinds
+        .iter()
+        .filter(|k| k.starts_with("membership changed: version 100000006"))
+        .count();
+    assert_eq!(changes, 1, "{kinds:?}");
+}

@@ -85,6 +85,7 @@ fn row(m: &MemberState, is_leader: bool) -> Row<'static> {
         Role::Leader | Role::Standalone if is_leader => ("★", theme::leader()),
         Role::Down => ("✖", theme::bad()),
         Role::Looking => ("?", theme::warn()),
+        Role::ReadOnly => ("r", theme::warn()),
         _ if m.behind => ("▲", theme::warn()),
         _ => (" ", Style::new()),
     };
