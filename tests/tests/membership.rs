@@ -491,3 +491,109 @@ async fn a_member_cut_off_serves_reads_read_only_then_rejoins() {
     client.create("/after", b"", &open).await.unwrap();
     assert_eq!(client.get_data("/kept").await.unwrap().0, b"before");
 }
+
+/// Runs `rookery reconfig` without asserting success: (exit ok, stdout+stderr).
+fn try_reconfig(connect: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(rookery_bin())
+        .args(["reconfig", "--connect", connect])
+        .args(args)
+        .output()
+        .expect("run rookery reconfig");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reconfigs_that_cannot_be_done_are_refused_with_zookeepers_codes() {
+    let slots: Vec<Slot> = (1..=5).map(Slot::new).collect();
+    let mut members = start_all(&slots[..3], &[]);
+    let everyone = slots[..3]
+        .iter()
+        .map(Slot::addr)
+        .collect::<Vec<_>>()
+        .join(",");
+    let before = config_of(&slots[0].addr()).await;
+    let joining = slots[3].joining();
+    // Without the super user: NoAuth, checked last (ZooKeeper's order).
+    let (ok, out) = try_reconfig(&everyone, &["--add", &joining]);
+    assert!(!ok && out.contains("no_auth (-102)"), "{out}");
+    // A stale version wins over the missing right.
+    let (ok, out) = try_reconfig(&everyone, &["--add", &joining, "--from-config", "7"]);
+    assert!(!ok && out.contains("bad_version (-103)"), "{out}");
+    // A joining entry without a client address.
+    let (ok, out) = try_reconfig(
+        &everyone,
+        &["--auth", "super:test", "--add", "server.4=127.0.0.1:1:2"],
+    );
+    assert!(!ok && out.contains("bad_arguments (-8)"), "{out}");
+    // Fewer than two voters would be left.
+    let (ok, out) = try_reconfig(&everyone, &["--auth", "super:test", "--remove", "1,2"]);
+    assert!(!ok && out.contains("bad_arguments (-8)"), "{out}");
+    // With one voter down, two new voters that are not running would leave
+    // fewer synced voters than a quorum of five.
+    let leader = leader_of(&slots[..3]);
+    let down = (0..3).find(|i| *i != leader).unwrap_or(0);
+    members[down].kill9();
+    let (ok, out) = try_reconfig(
+        &slots[leader].addr(),
+        &[
+            "--auth",
+            "super:test",
+            "--add",
+            &joining,
+            "--add",
+            &slots[4].joining(),
+        ],
+    );
+    assert!(!ok && out.contains("new_config_no_quorum (-13)"), "{out}");
+    // Nothing changed.
+    assert_eq!(config_of(&slots[leader].addr()).await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_sessions_stay_on_their_member_and_close_without_a_txn() {
+    let slots: Vec<Slot> = (1..=3).map(Slot::new).collect();
+    let _members = start_all(&slots, &[("localSessionsEnabled", "true")]);
+    let a: std::net::SocketAddr = slots[0].addr().parse().unwrap();
+    let b: std::net::SocketAddr = slots[1].addr().parse().unwrap();
+    let zxid_of = |addr: std::net::SocketAddr| {
+        four_letter(addr, "srvr")
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Zxid: ").map(str::to_string))
+    };
+    let before = zxid_of(a);
+    let (mut s, hello) = wire::handshake(a).unwrap();
+    assert!(hello.timeout > 0);
+    // Opening the session wrote nothing to the log.
+    assert_eq!(zxid_of(a), before);
+    // It is unknown on another member: expired there.
+    let mut other = wire::connect(b).unwrap();
+    let reconnect = Writer::new()
+        .int(0)
+        .long(0)
+        .int(30_000)
+        .long(hello.session_id)
+        .buffer(hello.passwd.as_deref().unwrap_or(&[0; 16]))
+        .boolean(false)
+        .framed();
+    other.write_all(&reconnect).unwrap();
+    let reply = wire::read_frame(&mut other)
+        .unwrap()
+        .expect("a ConnectResponse");
+    let mut r = Reader(&reply);
+    let (_proto, timeout) = (r.int(), r.int());
+    assert_eq!(
+        timeout, 0,
+        "a local session of another member is expired here"
+    );
+    // Closing it writes nothing either.
+    s.write_all(&wire::request(1, -11, &Writer::new())).unwrap();
+    let closed = wire::read_reply(&mut s).unwrap();
+    assert_eq!((closed.xid, closed.err), (1, 0));
+    assert_eq!(zxid_of(a), before);
+}
