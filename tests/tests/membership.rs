@@ -300,6 +300,13 @@ async fn three_members_grow_to_five_and_back_while_a_writer_runs() {
     writers.wait_for_more(100).await;
     let shown = config_of(&joiners[1].addr()).await;
     assert_eq!(shown.trim(), grown.trim(), "members disagree on the config");
+    // `conf` lists the membership in force, as ZooKeeper's does.
+    let conf = four_letter(first[0].addr().parse().unwrap(), "conf").unwrap();
+    let version = grown.trim().lines().last().unwrap_or_default();
+    assert!(
+        conf.contains(&format!("server.{}=", joiners[1].id)) && conf.ends_with(version),
+        "{conf}"
+    );
 
     // A restarted member keeps what the reconfig made, whatever its zoo.cfg says.
     let leader = leader_of(&slots);

@@ -102,7 +102,10 @@ impl ConnLatency {
 
 /// What the four-letter words report, copied out of the core.
 pub struct ServerView {
+    /// zoo.cfg, with the membership in force (a reconfig may have changed it).
     pub cfg: Arc<Config>,
+    /// The version of that membership (`version=` in `conf` and /zookeeper/config).
+    pub config_version: i64,
     /// standalone, leader, follower, observer or looking.
     pub mode: &'static str,
     pub serving: bool,
@@ -347,7 +350,7 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
                     }
                 }
                 // As ZooKeeper: the last line has no newline.
-                out.push_str("version=0");
+                let _ = write!(out, "version={:x}", v.config_version);
             }
         }
         "mntr" => {

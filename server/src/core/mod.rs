@@ -1285,8 +1285,16 @@ impl Core {
                 crate::zab::PeerState::Looking => "looking",
             }
         };
+        let cfg = if self.membership.version == 0 {
+            self.cfg.clone()
+        } else {
+            let mut cfg = (*self.cfg).clone();
+            cfg.servers = self.membership.servers.values().cloned().collect();
+            Arc::new(cfg)
+        };
         crate::admin::ServerView {
-            cfg: self.cfg.clone(),
+            cfg,
+            config_version: self.membership.version,
             mode,
             serving: self.repl.zab.is_serving() || self.read_only.active,
             epoch: self.repl.zab.current_epoch(),
