@@ -67,6 +67,12 @@ pub struct Config {
     pub autopurge_purge_interval_hours: u32,
     pub reconfig_enabled: bool,
     pub read_only_mode_enabled: bool,
+    /// The JAAS file whose `Server` section lists the SASL DIGEST-MD5 users
+    /// (`jaasLoginConfig`, or ZooKeeper's JVM property
+    /// `java.security.auth.login.config` written as a zoo.cfg key).
+    pub jaas_login_config: Option<PathBuf>,
+    /// Those users and their passwords (read at start-up).
+    pub sasl_users: BTreeMap<String, String>,
     /// Sessions kept by the member they connected to, with no Txn, until they
     /// need to be global (`localSessionsEnabled`).
     pub local_sessions_enabled: bool,
@@ -97,8 +103,6 @@ const JAVA_ONLY_KEYS: &[&str] = &[
     "standaloneEnabled",
     "peerType",
     "dynamicConfigFile",
-    "secureClientPort",
-    "secureClientPortAddress",
     "snapCount",
     "preAllocSize",
     "globalOutstandingLimit",
@@ -111,7 +115,8 @@ const JAVA_ONLY_KEYS: &[&str] = &[
     "admin.idleTimeout",
     "sslQuorum",
     "portUnification",
-    "jaasLoginConfig",
+    "secureClientPort",
+    "secureClientPortAddress",
 ];
 
 impl Config {
@@ -148,6 +153,8 @@ impl Config {
             autopurge_purge_interval_hours: 0,
             reconfig_enabled: false,
             read_only_mode_enabled: false,
+            jaas_login_config: None,
+            sasl_users: BTreeMap::new(),
             local_sessions_enabled: false,
             local_sessions_upgrading_enabled: false,
             container_check_interval_ms: 60_000,
@@ -168,8 +175,28 @@ impl Config {
         })?;
         let mut cfg = Config::parse(file, &text)?;
         cfg.read_dynamic_config()?;
+        cfg.read_jaas()?;
         cfg.read_my_id()?;
         Ok(cfg)
+    }
+
+    /// The SASL users from the JAAS file, if one is named. An empty file (what
+    /// kazoo's harness writes when it wants no SASL) means no users.
+    fn read_jaas(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.jaas_login_config else {
+            return Ok(());
+        };
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            file: file.clone(),
+            reason: format!("cannot read the JAAS file: {e}"),
+        })?;
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        self.sasl_users = crate::sasl::jaas_server_users(&text)
+            .map_err(|reason| ConfigError::File { file, reason })?;
+        Ok(())
     }
 
     /// `dynamicConfigFile=path`: the `server.N` lines live there (ZooKeeper 3.5+,
@@ -356,6 +383,9 @@ impl Config {
                     cfg.read_only_mode_enabled = boolean()?
                 }
                 "localSessionsEnabled" => cfg.local_sessions_enabled = boolean()?,
+                "jaasLoginConfig" | "java.security.auth.login.config" => {
+                    cfg.jaas_login_config = (!value.is_empty()).then(|| PathBuf::from(value))
+                }
                 "localSessionsUpgradingEnabled" => {
                     cfg.local_sessions_upgrading_enabled = boolean()?
                 }
@@ -465,6 +495,11 @@ impl Config {
             .clone()
             .unwrap_or_else(|| "0.0.0.0".to_string());
         let port = self.client_port.unwrap_or(2181);
+        self.resolve_client(&host, port)
+    }
+
+    fn resolve_client(&self, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {
+        let host = host.to_string();
         format!("{host}:{port}")
             .parse::<SocketAddr>()
             .or_else(|_| {

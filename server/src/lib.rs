@@ -11,6 +11,7 @@ pub mod membership;
 pub mod net;
 pub mod prep;
 pub mod proto;
+pub mod sasl;
 pub mod session;
 pub mod storage;
 pub mod tree;

@@ -100,8 +100,8 @@ struct Conn {
     inflight_writes: usize,
     awaiting_session: bool,
     closed: bool,
-    /// Whether a SASL challenge was sent on this connection.
-    sasl_challenged: bool,
+    /// The nonce of the DIGEST-MD5 challenge sent on this connection, if one was.
+    sasl_nonce: Option<String>,
     /// Whether the client's ConnectRequest carried the readOnly byte.
     read_only_byte: Option<bool>,
     timeout_ms: i32,
@@ -426,7 +426,7 @@ impl Core {
             awaiting_session: true,
             closed: false,
             read_only_byte: None,
-            sasl_challenged: false,
+            sasl_nonce: None,
             timeout_ms: 0,
             received: 0,
             sent: 0,
@@ -1124,24 +1124,39 @@ impl Core {
             } else {
                 ErrorCode::ReconfigDisabled
             })),
-            // SASL is not served yet (issue 9): like a DIGEST-MD5 server, the first
-            // token gets a challenge; whatever answers it is refused.
-            Request::Sasl => {
+            // SASL DIGEST-MD5 against the JAAS file's users: the first token gets a
+            // challenge, the answer to it is checked; a wrong one closes the
+            // connection after AuthFailed, as ZooKeeper drops it.
+            Request::Sasl(token) => {
+                let users = &self.cfg.sasl_users;
                 let c = self
                     .conns
                     .get_mut(&conn)
                     .ok_or((ErrorCode::SystemError, true))?;
-                if c.sasl_challenged {
-                    return Err((ErrorCode::AuthFailed, true));
+                let Some(nonce) = c.sasl_nonce.take() else {
+                    let nonce = crate::sasl::new_nonce();
+                    let challenge = crate::sasl::challenge(&nonce);
+                    c.sasl_nonce = Some(nonce);
+                    return Ok(reply::ok_with(x, zxid, |w| {
+                        w.write_buffer(Some(challenge.as_bytes()))
+                    }));
+                };
+                match crate::sasl::verify(&token, &nonce, users) {
+                    Some((user, rspauth)) => {
+                        tracing::debug!(user, "SASL DIGEST-MD5 authenticated");
+                        let ident = Id::new("sasl", &user);
+                        if !c.ids.contains(&ident) {
+                            c.ids.push(ident);
+                        }
+                        Ok(reply::ok_with(x, zxid, |w| {
+                            w.write_buffer(Some(rspauth.as_bytes()))
+                        }))
+                    }
+                    None => {
+                        tracing::info!(addr = %c.addr, "SASL authentication failed");
+                        Err((ErrorCode::AuthFailed, true))
+                    }
                 }
-                c.sasl_challenged = true;
-                let challenge = format!(
-                    "realm=\"zk-sasl-md5\",nonce=\"{:032x}\",qop=\"auth\",charset=utf-8,algorithm=md5-sess",
-                    rand::random::<u128>()
-                );
-                Ok(reply::ok_with(x, zxid, |w| {
-                    w.write_buffer(Some(challenge.as_bytes()))
-                }))
             }
             Request::Check { .. } => Err((ErrorCode::Unimplemented, true)),
             other => {

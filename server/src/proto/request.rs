@@ -70,7 +70,8 @@ pub enum Request {
         auth: Vec<u8>,
     },
     SetWatches(SetWatches),
-    Sasl,
+    /// A SASL token (GetSASLRequest).
+    Sasl(Vec<u8>),
     GetEphemerals {
         prefix: String,
     },
@@ -202,10 +203,7 @@ impl Request {
                 }
                 Request::SetWatches(sw)
             }
-            op::SASL => {
-                r.read_buffer()?;
-                Request::Sasl
-            }
+            op::SASL => Request::Sasl(r.read_buffer()?.unwrap_or_default()),
             op::GET_EPHEMERALS => Request::GetEphemerals {
                 prefix: r.read_string()?,
             },
