@@ -40,6 +40,15 @@ pub struct Config {
     pub data_log_dir: Option<PathBuf>,
     pub client_port: Option<u16>,
     pub client_port_address: Option<String>,
+    /// TLS client port (`secureClientPort`), beside or instead of `clientPort`.
+    pub secure_client_port: Option<u16>,
+    pub secure_client_port_address: Option<String>,
+    /// PEM: the member's private key and certificate chain (`ssl.keyStore.location`).
+    pub ssl_key_store: Option<PathBuf>,
+    /// PEM: the CAs client certificates must chain to (`ssl.trustStore.location`).
+    pub ssl_trust_store: Option<PathBuf>,
+    /// `ssl.clientAuth`: need (ZooKeeper's default), want or none.
+    pub ssl_client_auth: String,
     pub max_client_cnxns: u32,
     pub min_session_timeout_ms: u32,
     pub max_session_timeout_ms: u32,
@@ -115,8 +124,6 @@ const JAVA_ONLY_KEYS: &[&str] = &[
     "admin.idleTimeout",
     "sslQuorum",
     "portUnification",
-    "secureClientPort",
-    "secureClientPortAddress",
 ];
 
 impl Config {
@@ -131,6 +138,11 @@ impl Config {
             data_log_dir: None,
             client_port: None,
             client_port_address: None,
+            secure_client_port: None,
+            secure_client_port_address: None,
+            ssl_key_store: None,
+            ssl_trust_store: None,
+            ssl_client_auth: "need".to_string(),
             max_client_cnxns: 60,
             min_session_timeout_ms: 0,
             max_session_timeout_ms: 0,
@@ -318,6 +330,20 @@ impl Config {
                 "dataLogDir" => cfg.data_log_dir = Some(PathBuf::from(value)),
                 "clientPort" => cfg.client_port = Some(port()?),
                 "clientPortAddress" => cfg.client_port_address = Some(value.to_string()),
+                "secureClientPort" => cfg.secure_client_port = Some(port()?),
+                "secureClientPortAddress" => {
+                    cfg.secure_client_port_address = Some(value.to_string())
+                }
+                "ssl.keyStore.location" => cfg.ssl_key_store = Some(PathBuf::from(value)),
+                "ssl.trustStore.location" => cfg.ssl_trust_store = Some(PathBuf::from(value)),
+                "ssl.clientAuth" => match value.to_ascii_lowercase().as_str() {
+                    v @ ("need" | "want" | "none") => cfg.ssl_client_auth = v.to_string(),
+                    _ => {
+                        return Err(err(format!(
+                            "ssl.clientAuth: need, want or none expected, found {value:?}"
+                        )))
+                    }
+                },
                 "maxClientCnxns" => cfg.max_client_cnxns = num("a count")? as u32,
                 "minSessionTimeout" => {
                     cfg.min_session_timeout_ms = num("milliseconds")? as u32;
@@ -496,6 +522,19 @@ impl Config {
             .unwrap_or_else(|| "0.0.0.0".to_string());
         let port = self.client_port.unwrap_or(2181);
         self.resolve_client(&host, port)
+    }
+
+    /// Where TLS clients are served (`secureClientPort`), if anywhere.
+    pub fn secure_client_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(port) = self.secure_client_port else {
+            return Ok(None);
+        };
+        let host = self
+            .secure_client_port_address
+            .clone()
+            .or_else(|| self.client_port_address.clone())
+            .unwrap_or_else(|| "0.0.0.0".to_string());
+        self.resolve_client(&host, port).map(Some)
     }
 
     fn resolve_client(&self, host: &str, port: u16) -> Result<SocketAddr, ConfigError> {

@@ -66,6 +66,20 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
             source,
         })?;
     tracing::info!(%addr, standalone = cfg.is_standalone(), "listening for clients");
+    let secure = match cfg.secure_client_addr()? {
+        None => None,
+        Some(addr) => {
+            let acceptor = net::tls::acceptor(&cfg).map_err(ServerError::Fatal)?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            tracing::info!(%addr, client_auth = %cfg.ssl_client_auth, "listening for TLS clients");
+            Some((listener, acceptor))
+        }
+    };
 
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (handle, writer) = storage::writer::spawn(store.clone(), events_tx);
@@ -92,15 +106,31 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
                 Some(net) => core.with_links(net),
                 None => core,
             };
-            let net = tokio::spawn(net::serve(
+            let per_address = net::PerAddress::default();
+            let mut nets = vec![tokio::spawn(net::serve(
                 listener,
-                core_tx,
+                None,
+                per_address.clone(),
+                core_tx.clone(),
                 cfg.clone(),
-                net_metrics,
+                net_metrics.clone(),
                 shutdown.clone(),
-            ));
+            ))];
+            if let Some((secure, acceptor)) = secure {
+                nets.push(tokio::spawn(net::serve(
+                    secure,
+                    Some(acceptor),
+                    per_address,
+                    core_tx,
+                    cfg.clone(),
+                    net_metrics,
+                    shutdown.clone(),
+                )));
+            }
             let result = core.run(core_rx, events_rx, link_rx, shutdown).await;
-            net.abort();
+            for n in nets {
+                n.abort();
+            }
             result
         }
         Err(e) => Err(e),

@@ -18,7 +18,9 @@ What differs from kazoo's ``ManagedZooKeeper`` (``kazoo/testing/common.py``):
   ``readonlymode.enabled=true`` and, when kazoo configures JAAS (test_sasl),
   ``java.security.auth.login.config=<workdir>/jaas.conf``.
 * TLS material is written as PEM as well as JKS, and zoo.cfg points at the
-  PEM files (``ssl.keyStore.type=PEM``; Java ZooKeeper 3.8 reads these too):
+  PEM files (``ssl.keyStore.type=PEM``; Java ZooKeeper 3.8 reads these too).
+  The server and client certificates are issued as X.509 v3 (kazoo's are v1,
+  which rustls refuses), by kazoo's CA, with kazoo's keys and subjects:
   ``<workdir>/server.pem`` (PKCS#8 key + certificate, CN=localhost) and
   ``<workdir>/ca.pem`` (the harness CA, also the client certificates' issuer).
 * Every listener is bound to 127.0.0.1 (``clientPortAddress``,
@@ -438,6 +440,36 @@ class RookeryCluster(kz_common.ZookeeperCluster):
                 jaas_config=jaas_config,
                 ssl_configuration=dict(self._ssl_configuration),
             ))
+
+    def perform_ssl_certs_generation(self):
+        """kazoo's CA, keys and stores, with the server and client certificates
+        issued again as X.509 v3: kazoo makes them v1, which Java accepts and
+        rustls (webpki) refuses. Same CA, keys, subjects and validity."""
+        if self._ssl_configuration:
+            return
+        super().perform_ssl_certs_generation()
+        ssl = self._ssl_configuration
+        for name, serial, extensions in [
+            ("server", 2, [OpenSSL.crypto.X509Extension(
+                b"subjectAltName", False, b"DNS:localhost, IP:127.0.0.1")]),
+            ("client", 3, []),
+        ]:
+            old = ssl[name + "_cert"]
+            cert = OpenSSL.crypto.X509()
+            cert.set_version(2)
+            cert.set_subject(old.get_subject())
+            cert.set_serial_number(serial)
+            cert.gmtime_adj_notBefore(0)
+            cert.gmtime_adj_notAfter(24 * 60 * 60)
+            cert.set_issuer(ssl["ca_cert"].get_subject())
+            cert.set_pubkey(ssl[name + "_key"])
+            if extensions:
+                cert.add_extensions(extensions)
+            cert.sign(ssl["ca_key"], "sha256")
+            ssl[name + "_cert"] = cert
+        ssl["client_cert_pem"] = OpenSSL.crypto.dump_certificate(
+            OpenSSL.crypto.FILETYPE_PEM, ssl["client_cert"]
+        )
 
     def start(self):
         # Reverse order, as kazoo does; then wait for every member to

@@ -301,7 +301,11 @@ pub fn four_letter(word: &str, v: &ServerView) -> String {
             let c = &v.cfg;
             let size = dir_size(&c.storage_dir());
             let _ = writeln!(out, "clientPort={}", c.client_port.unwrap_or(0));
-            let _ = writeln!(out, "secureClientPort=-1");
+            let _ = writeln!(
+                out,
+                "secureClientPort={}",
+                c.secure_client_port.map_or(-1, i32::from)
+            );
             let _ = writeln!(out, "dataDir={}", c.data_dir.display());
             let _ = writeln!(out, "dataDirSize={size}");
             let _ = writeln!(

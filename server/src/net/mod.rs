@@ -15,6 +15,7 @@
 //!   client is disconnected.
 
 pub mod quorum;
+pub mod tls;
 
 use crate::admin;
 use crate::config::Config;
@@ -28,9 +29,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -62,7 +62,7 @@ fn hard_outbound_limit(cfg: &Config) -> usize {
 }
 
 /// Open connections per source address (`maxClientCnxns`).
-type PerAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
+pub type PerAddress = Arc<Mutex<HashMap<IpAddr, usize>>>;
 
 /// One connection's place in the count of its address; given back on drop.
 struct AddressSlot {
@@ -156,14 +156,17 @@ impl Flow {
 }
 
 /// Accepts clients until shutdown.
+/// Serves clients on `listener`, over TLS when `tls` is given (`secureClientPort`).
+/// `per_address` is shared by the plain and TLS listeners: maxClientCnxns counts both.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    per_address: PerAddress,
     core: mpsc::UnboundedSender<CoreMsg>,
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let per_address: PerAddress = Arc::default();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -177,8 +180,29 @@ pub async fn serve(
                     };
                     let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
                     let (core, cfg, metrics) = (core.clone(), cfg.clone(), metrics.clone());
+                    let _ = stream.set_nodelay(true);
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        connection(stream, addr, conn, core, cfg, metrics).await;
+                        match tls {
+                            None => {
+                                let (rd, wr) = stream.into_split();
+                                connection(rd, wr, addr, conn, core, cfg, metrics).await;
+                            }
+                            Some(acceptor) => {
+                                // The TLS handshake counts against the same deadline as ours.
+                                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                                    Ok(Ok(tls_stream)) => {
+                                        let (rd, wr) = tokio::io::split(tls_stream);
+                                        connection(rd, wr, addr, conn, core, cfg, metrics).await;
+                                    }
+                                    Ok(Err(e)) => {
+                                        tracing::info!(%addr, error = %e, "TLS handshake failed; closing");
+                                        metrics.connection_rejected.inc();
+                                    }
+                                    Err(_) => tracing::info!(%addr, "no TLS handshake in time; closing"),
+                                }
+                            }
+                        }
                         drop(slot);
                     });
                 }
@@ -198,7 +222,7 @@ enum Stop {
     Bad(String),
 }
 
-async fn read_len(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Result<i32, Stop> {
+async fn read_len<R: AsyncRead + Unpin>(rd: &mut BufReader<R>) -> Result<i32, Stop> {
     let mut b = [0u8; 4];
     match rd.read_exact(&mut b).await {
         Ok(_) => Ok(i32::from_be_bytes(b)),
@@ -206,8 +230,8 @@ async fn read_len(rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Result<
     }
 }
 
-async fn read_body(
-    rd: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+async fn read_body<R: AsyncRead + Unpin>(
+    rd: &mut BufReader<R>,
     len: i32,
     max: usize,
 ) -> Result<Vec<u8>, Stop> {
@@ -221,16 +245,36 @@ async fn read_body(
     Ok(body)
 }
 
-async fn connection(
-    stream: TcpStream,
+/// The writing half of a client connection.
+trait ClientWrite: AsyncWrite + Unpin + Send + 'static {
+    /// Makes closing reset the connection; false where that cannot be done.
+    fn reset(&self) -> bool;
+}
+
+impl ClientWrite for tokio::net::tcp::OwnedWriteHalf {
+    fn reset(&self) -> bool {
+        self.as_ref().set_zero_linger().is_ok()
+    }
+}
+
+impl ClientWrite for tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    fn reset(&self) -> bool {
+        false
+    }
+}
+
+async fn connection<R, W>(
+    rd: R,
+    mut wr: W,
     addr: SocketAddr,
     conn: ConnId,
     core: mpsc::UnboundedSender<CoreMsg>,
     cfg: Arc<Config>,
     metrics: Arc<Metrics>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (rd, mut wr) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: ClientWrite,
+{
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let max = cfg.jute_max_buffer;
 
@@ -436,8 +480,8 @@ enum Step {
 /// frames off the core's queue as they come, whether or not the client reads, so
 /// it always knows how much is waiting: over `hard_limit` bytes behind the frame
 /// being written, the client is disconnected and whatever else comes is dropped.
-async fn writer(
-    mut wr: OwnedWriteHalf,
+async fn writer<W: ClientWrite>(
+    mut wr: W,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     closed: watch::Sender<bool>,
     flow: Arc<Flow>,
@@ -506,10 +550,9 @@ async fn writer(
             }
         }
     }
-    if overflowed {
-        // Reset rather than close: the kernel drops what it still holds for the client.
-        let _ = wr.as_ref().set_zero_linger();
-    } else {
+    // Reset rather than close an overflowed plain connection: the kernel then
+    // drops what it still holds for the client.
+    if !(overflowed && wr.reset()) {
         let _ = wr.shutdown().await;
     }
     drop(pending);
