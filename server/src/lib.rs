@@ -59,23 +59,13 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
         "recovered state"
     );
     let addr = cfg.client_addr()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind {
-            addr: addr.to_string(),
-            source,
-        })?;
+    let listener = bind(addr).await?;
     tracing::info!(%addr, standalone = cfg.is_standalone(), "listening for clients");
     let secure = match cfg.secure_client_addr()? {
         None => None,
         Some(addr) => {
             let acceptor = net::tls::acceptor(&cfg).map_err(ServerError::Fatal)?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: addr.to_string(),
-                    source,
-                })?;
+            let listener = bind(addr).await?;
             tracing::info!(%addr, client_auth = %cfg.ssl_client_auth, "listening for TLS clients");
             Some((listener, acceptor))
         }
@@ -142,6 +132,16 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
     let _ = tokio::task::spawn_blocking(move || writer.join()).await;
     tracing::info!("stopped");
     result.map_err(ServerError::Fatal)
+}
+
+/// Binds a client port.
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, ServerError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Resolves `host:port`, preferring IPv4 (what loopback tests and most zoo.cfg files mean).

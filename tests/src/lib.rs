@@ -561,6 +561,7 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
+pub mod client;
 pub mod disk;
 pub mod ensemble;
 pub mod history;

@@ -7,6 +7,7 @@
 //! Debian's ZooKeeper lacks Jetty's servlet jar, so the harness turns its admin
 //! server off: with `ROOKERY_TEST_TARGET=zk` these tests do nothing.
 
+use rookery_tests::client::connect;
 use rookery_tests::ensemble::Ensemble;
 use rookery_tests::{free_port, http_get, Member, MemberOptions, Target};
 use serde_json::{Map, Value};
@@ -288,23 +289,6 @@ fn request_status(addr: SocketAddr, method: &str, path: &str) -> u16 {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("bad response: {raw}"))
-}
-
-async fn connect(connect_string: &str) -> zk::Client {
-    let deadline = tokio::time::Instant::now() + GUARD;
-    loop {
-        match zk::Client::connector()
-            .with_session_timeout(Duration::from_secs(10))
-            .connect(connect_string)
-            .await
-        {
-            Ok(c) => return c,
-            Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("connect to {connect_string}: {e}"),
-        }
-    }
 }
 
 fn open() -> zk::CreateOptions<'static> {

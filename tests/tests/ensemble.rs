@@ -2,30 +2,13 @@
 //! leader under writes, a restarted member catching up, and every member killed at
 //! once. Afterwards every acknowledged write is on every member.
 
+use rookery_tests::client::connect;
 use rookery_tests::ensemble::Ensemble;
 use std::time::Duration;
 use zookeeper_client as zk;
 
 /// Bounds every wait so that a hang fails the test (no timing is asserted).
 const GUARD: Duration = Duration::from_secs(60);
-
-async fn connect(connect_string: &str) -> zk::Client {
-    let deadline = tokio::time::Instant::now() + GUARD;
-    loop {
-        match zk::Client::connector()
-            .with_session_timeout(Duration::from_secs(10))
-            .connect(connect_string)
-            .await
-        {
-            Ok(c) => return c,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("connect to {connect_string}: {e}"),
-        }
-    }
-}
 
 /// Waits until `path` holds `data` as seen through a client of one member only.
 async fn wait_for(member: &str, path: &str, data: &[u8]) {

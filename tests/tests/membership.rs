@@ -5,6 +5,7 @@
 //! read-only clients and then rejoins. Acknowledged writes are checked on every
 //! member afterwards; no timing is asserted (waits are bounded by `GUARD`).
 
+use rookery_tests::client::connect;
 use rookery_tests::wire::{self, Reader, Writer};
 use rookery_tests::{four_letter, free_port, rookery_bin, Member, MemberOptions};
 use std::collections::HashSet;
@@ -77,6 +78,11 @@ fn start(slot: &Slot, servers: &[Slot], extra: &[(&str, &str)]) -> Member {
     })
 }
 
+/// The client addresses of `slots`, as one connect string.
+fn connect_string(slots: &[Slot]) -> String {
+    slots.iter().map(Slot::addr).collect::<Vec<_>>().join(",")
+}
+
 fn start_all(slots: &[Slot], extra: &[(&str, &str)]) -> Vec<Member> {
     let mut members: Vec<Member> = slots.iter().map(|s| start(s, slots, extra)).collect();
     for m in &mut members {
@@ -130,24 +136,6 @@ fn wait_not_serving(addr: &str) {
     while mode(addr).is_some() {
         assert!(Instant::now() < deadline, "{addr} still serves");
         std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-async fn connect(connect_string: &str) -> zk::Client {
-    let deadline = tokio::time::Instant::now() + GUARD;
-    loop {
-        match zk::Client::connector()
-            .with_session_timeout(Duration::from_secs(10))
-            .connect(connect_string)
-            .await
-        {
-            Ok(c) => return c,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("connect to {connect_string}: {e}"),
-        }
     }
 }
 
@@ -271,7 +259,7 @@ async fn three_members_grow_to_five_and_back_while_a_writer_runs() {
     let slots: Vec<Slot> = (1..=5).map(Slot::new).collect();
     let (first, joiners) = slots.split_at(3);
     let mut members = start_all(first, &[]);
-    let old = first.iter().map(Slot::addr).collect::<Vec<_>>().join(",");
+    let old = connect_string(first);
     let writers = Writers::start(&old, 2).await;
     writers.wait_for_more(100).await;
 
@@ -337,11 +325,7 @@ async fn three_members_grow_to_five_and_back_while_a_writer_runs() {
 async fn a_member_is_replaced_by_a_new_one_on_other_ports() {
     let slots: Vec<Slot> = (1..=4).map(Slot::new).collect();
     let mut members = start_all(&slots[..3], &[]);
-    let everyone = slots[..3]
-        .iter()
-        .map(Slot::addr)
-        .collect::<Vec<_>>()
-        .join(",");
+    let everyone = connect_string(&slots[..3]);
     let writers = Writers::start(&everyone, 2).await;
     writers.wait_for_more(50).await;
     members.push(start(&slots[3], &slots, &[]));
@@ -365,7 +349,7 @@ async fn a_member_is_replaced_by_a_new_one_on_other_ports() {
 async fn the_leader_removed_hands_over_and_writes_go_on() {
     let slots: Vec<Slot> = (1..=3).map(Slot::new).collect();
     let _members = start_all(&slots, &[]);
-    let everyone = slots.iter().map(Slot::addr).collect::<Vec<_>>().join(",");
+    let everyone = connect_string(&slots);
     let writers = Writers::start(&everyone, 2).await;
     writers.wait_for_more(50).await;
     let leader = leader_of(&slots);
@@ -415,7 +399,7 @@ async fn a_member_cut_off_serves_reads_read_only_then_rejoins() {
         ("localSessionsUpgradingEnabled", "true"),
     ];
     let mut members = start_all(&slots, &extra);
-    let everyone = slots.iter().map(Slot::addr).collect::<Vec<_>>().join(",");
+    let everyone = connect_string(&slots);
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     let client = connect(&everyone).await;
     client.create("/kept", b"before", &open).await.unwrap();
@@ -518,11 +502,7 @@ fn try_reconfig(connect: &str, args: &[&str]) -> (bool, String) {
 async fn reconfigs_that_cannot_be_done_are_refused_with_zookeepers_codes() {
     let slots: Vec<Slot> = (1..=5).map(Slot::new).collect();
     let mut members = start_all(&slots[..3], &[]);
-    let everyone = slots[..3]
-        .iter()
-        .map(Slot::addr)
-        .collect::<Vec<_>>()
-        .join(",");
+    let everyone = connect_string(&slots[..3]);
     let before = config_of(&slots[0].addr()).await;
     let joining = slots[3].joining();
     // Without the super user: NoAuth, checked last (ZooKeeper's order).
