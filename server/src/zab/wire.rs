@@ -144,7 +144,13 @@ pub fn decode(bytes: &[u8]) -> Result<Msg, DecodeError> {
                     return Err(DecodeError::Invalid("membership size"));
                 }
                 for _ in 0..n {
-                    set.insert(r.read_i64()? as u64);
+                    let id = r.read_i64()? as u64;
+                    // Ids go in increasing order, each once, as they are sent: one
+                    // encoding per message (found by the fuzzers).
+                    if set.last().is_some_and(|last| *last >= id) {
+                        return Err(DecodeError::Invalid("membership ids out of order"));
+                    }
+                    set.insert(id);
                 }
             }
             let [voters, observers] = sets;
@@ -398,6 +404,34 @@ mod tests {
             bytes.push(0);
             assert!(matches!(decode(&bytes), Err(DecodeError::Invalid(_))));
         }
+    }
+
+    #[test]
+    fn membership_ids_out_of_order_or_twice_are_errors() {
+        let msg = Msg::Notification {
+            vote: Vote {
+                leader: 1,
+                zxid: 1,
+                epoch: 1,
+            },
+            round: 1,
+            state: PeerState::Looking,
+            config: ConfigView {
+                version: 5,
+                voters: [1, 2].into(),
+                observers: BTreeSet::new(),
+            },
+        };
+        let good = encode(&msg);
+        assert_eq!(decode(&good), Ok(msg));
+        // The voters' ids are the last 16 bytes but the observers' count (4).
+        let voters_at = good.len() - 4 - 16;
+        let mut swapped = good.clone();
+        swapped[voters_at..voters_at + 16].rotate_left(8);
+        assert!(decode(&swapped).is_err(), "2, 1 accepted");
+        let mut twice = good.clone();
+        twice.copy_within(voters_at..voters_at + 8, voters_at + 8);
+        assert!(decode(&twice).is_err(), "1, 1 accepted");
     }
 
     #[test]
