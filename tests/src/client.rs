@@ -9,10 +9,15 @@ pub const CONNECT_GUARD: Duration = Duration::from_secs(60);
 
 /// A session on `connect_string` (10 s timeout), retried until `CONNECT_GUARD`.
 pub async fn connect(connect_string: &str) -> zk::Client {
+    connect_with(connect_string, Duration::from_secs(10)).await
+}
+
+/// As `connect`, with this session timeout.
+pub async fn connect_with(connect_string: &str, session_timeout: Duration) -> zk::Client {
     let deadline = tokio::time::Instant::now() + CONNECT_GUARD;
     loop {
         match zk::Client::connector()
-            .with_session_timeout(Duration::from_secs(10))
+            .with_session_timeout(session_timeout)
             .connect(connect_string)
             .await
         {

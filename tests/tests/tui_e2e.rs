@@ -162,21 +162,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 async fn connect(connect_string: &str) -> zk::Client {
-    let deadline = tokio::time::Instant::now() + GUARD;
-    loop {
-        match zk::Client::connector()
-            .with_session_timeout(Duration::from_secs(20))
-            .connect(connect_string)
-            .await
-        {
-            Ok(c) => return c,
-            Err(e) if tokio::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("connect to {connect_string}: {e}"),
-        }
-    }
+    rookery_tests::client::connect_with(connect_string, Duration::from_secs(20)).await
 }
 
 async fn create(client: &zk::Client, path: &str, data: &[u8]) {

@@ -14,7 +14,7 @@
 //!   `localSessionsEnabled`), writes answered NOTREADONLY. When an election
 //!   ends it closes every connection, and the clients move on.
 
-use super::{Core, Outbound};
+use super::Core;
 use crate::proto::{ConnectRequest, ConnectResponse, ErrorCode, Request};
 use crate::session::ExpiryTracker;
 use crate::zab::PeerState;
@@ -298,9 +298,7 @@ impl Core {
         }
         tracing::info!("election over: leaving read-only mode, closing its connections");
         for c in self.conns.values_mut() {
-            c.closed = true;
-            c.queue.clear();
-            let _ = c.out.send(Outbound::Close);
+            c.close();
         }
         self.session_conn.clear();
         // A read-only member's sessions die with the mode: its successor in

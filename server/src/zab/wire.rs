@@ -517,24 +517,30 @@ mod tests {
                 any::<u32>(),
                 any::<u64>(),
                 state,
-                any::<i64>()
+                (
+                    any::<i64>(),
+                    proptest::collection::btree_set(any::<u64>(), 0..6),
+                    proptest::collection::btree_set(any::<u64>(), 0..6)
+                )
             )
-                .prop_map(|(leader, zxid, epoch, round, state, version)| {
-                    Msg::Notification {
-                        vote: Vote {
-                            leader,
-                            zxid,
-                            epoch,
-                        },
-                        round,
-                        state,
-                        config: ConfigView {
-                            version,
-                            voters: [1, 2].into(),
-                            observers: BTreeSet::new(),
-                        },
+                .prop_map(
+                    |(leader, zxid, epoch, round, state, (version, voters, observers))| {
+                        Msg::Notification {
+                            vote: Vote {
+                                leader,
+                                zxid,
+                                epoch,
+                            },
+                            round,
+                            state,
+                            config: ConfigView {
+                                version,
+                                voters,
+                                observers,
+                            },
+                        }
                     }
-                }),
+                ),
             (any::<u32>(), any::<i64>()).prop_map(|(accepted_epoch, last_zxid)| {
                 Msg::FollowerInfo {
                     accepted_epoch,
