@@ -3,7 +3,6 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
-use std::time::Duration;
 
 mod bench;
 mod quickstart;
@@ -99,38 +98,10 @@ enum Command {
         #[arg(long)]
         auth: Option<String>,
     },
-    /// Load an ensemble (Rookery or Apache ZooKeeper) with N sessions in closed
-    /// loop and report throughput and latency (p50/p99/p999/max).
-    Bench {
-        /// ZooKeeper connect string; sessions go to the members in turn.
-        #[arg(long, short, default_value = "127.0.0.1:2181")]
-        connect: String,
-        #[arg(long, value_enum, default_value = "get")]
-        workload: bench::Workload,
-        /// Sessions, each with one request outstanding.
-        #[arg(long, default_value_t = 32)]
-        sessions: usize,
-        /// Measured time, in seconds.
-        #[arg(long, default_value_t = 10.0)]
-        duration: f64,
-        /// Time before the measurement starts, in seconds (JVMs need one).
-        #[arg(long, default_value_t = 2.0)]
-        warmup: f64,
-        /// Bytes per value written.
-        #[arg(long, default_value_t = 100)]
-        value_size: usize,
-        /// Nodes read and written by get, set and mixed.
-        #[arg(long, default_value_t = 1000)]
-        keys: usize,
-        /// Share of gets in the mixed workload.
-        #[arg(long, default_value_t = 0.9)]
-        read_ratio: f64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// One JSON object instead of the table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// Load an ensemble (Rookery or Apache ZooKeeper) and report throughput and
+    /// latency (p50/p99/p999/max): closed or open loop, reads, writes, multi,
+    /// watch fan-out, session churn.
+    Bench(bench::Args),
     /// Print a stopped member's log as JSON lines (a header line with the
     /// applied zxid and epochs, then one Txn per line).
     LogDump {
@@ -174,38 +145,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
             metrics,
         })?),
-        Command::Bench {
-            connect,
-            workload,
-            sessions,
-            duration,
-            warmup,
-            value_size,
-            keys,
-            read_ratio,
-            seed,
-            json,
-        } => {
-            let secs = |s: f64, what: &str| {
-                Duration::try_from_secs_f64(s)
-                    .map_err(|_| anyhow::anyhow!("--{what} {s}: not a duration"))
-            };
-            if !(0.0..=1.0).contains(&read_ratio) {
-                anyhow::bail!("--read-ratio must be between 0 and 1");
-            }
-            bench::run(&bench::Options {
-                connect,
-                workload,
-                sessions,
-                duration: secs(duration, "duration")?,
-                warmup: secs(warmup, "warmup")?,
-                value_size,
-                keys,
-                read_ratio,
-                seed,
-                json,
-            })
-        }
+        Command::Bench(args) => bench::run(&args),
         Command::Reconfig {
             connect,
             add,
@@ -314,9 +254,10 @@ fn init_logging(command: &Command, format: LogFormat) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_writer(writer)
         // bench prints its report on stdout; the client library's per-session
-        // lines would only bury it.
-        .with_env_filter(filter(if matches!(command, Command::Bench { .. }) {
-            "warn"
+        // lines (a warning for every refused or lost connection) would bury
+        // it, and bench says itself why it stopped.
+        .with_env_filter(filter(if matches!(command, Command::Bench(_)) {
+            "warn,zookeeper_client=error"
         } else {
             "info"
         }));

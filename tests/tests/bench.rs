@@ -4,21 +4,21 @@
 use rookery_tests::{rookery_bin, Member};
 
 fn bench(member: &Member, args: &[&str]) -> serde_json::Value {
-    let out = std::process::Command::new(rookery_bin())
-        .args(["bench", "--connect", &member.connect_string(), "--json"])
-        .args([
-            "--sessions",
-            "4",
-            "--duration",
-            "1",
-            "--warmup",
-            "0.2",
-            "--keys",
-            "20",
-        ])
-        .args(args)
-        .output()
-        .expect("run rookery bench");
+    // Short runs; an argument the caller gives wins over these.
+    let defaults = [
+        ("--sessions", "4"),
+        ("--duration", "1"),
+        ("--warmup", "0.2"),
+        ("--keys", "20"),
+    ];
+    let mut cmd = std::process::Command::new(rookery_bin());
+    cmd.args(["bench", "--connect", &member.connect_string(), "--json"]);
+    for (flag, value) in defaults {
+        if !args.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
+    let out = cmd.args(args).output().expect("run rookery bench");
     assert!(
         out.status.success(),
         "rookery bench {args:?}: {}",
@@ -30,12 +30,36 @@ fn bench(member: &Member, args: &[&str]) -> serde_json::Value {
 #[test]
 fn every_workload_reports_throughput_and_ordered_latencies_and_cleans_up() {
     let member = Member::start();
-    for workload in ["create", "set", "get", "mixed", "delete"] {
-        let r = bench(&member, &["--workload", workload]);
+    let runs: [&[&str]; 9] = [
+        &["--workload", "create"],
+        &["--workload", "set"],
+        &["--workload", "get"],
+        &["--workload", "mixed"],
+        &["--workload", "delete"],
+        &["--workload", "multi"],
+        &["--workload", "churn"],
+        &["--workload", "watch", "--watchers", "20"],
+        &["--workload", "set", "--rate", "400"],
+    ];
+    for args in runs {
+        let workload = args[1];
+        let r = bench(&member, args);
         assert_eq!(r["workload"], workload);
         let ops = r["ops"].as_u64().expect("ops");
         assert!(ops > 0, "{workload}: no request answered: {r}");
         assert_eq!(r["errors"], 0, "{workload}: {r}");
+        if args.contains(&"--rate") {
+            // Open loop sends on schedule: about rate × duration requests.
+            assert_eq!(r["mode"], "open");
+            assert!(
+                (300..=500).contains(&ops),
+                "{ops} requests at 400/s for 1 s: {r}"
+            );
+        }
+        if workload == "watch" {
+            // Every round delivered one event to each of the 20 watchers.
+            assert_eq!(r["events"].as_f64(), Some(20.0 * ops as f64), "{r}");
+        }
         let l = &r["latency_ms"];
         let q = |k: &str| l[k].as_f64().expect("a latency");
         assert!(
@@ -55,4 +79,38 @@ fn every_workload_reports_throughput_and_ordered_latencies_and_cleans_up() {
     let mut r = rookery_tests::wire::Reader(&reply.body);
     let count = r.int();
     assert_eq!(count, 1, "only /zookeeper is left under /");
+}
+
+#[test]
+fn populate_makes_and_keeps_the_nodes_asked_for_and_the_plot_is_written() {
+    let member = Member::start();
+    let plot = member.dir().join("latency.svg");
+    let r = bench(
+        &member,
+        &[
+            "--workload",
+            "populate",
+            "--keys",
+            "1500",
+            "--plot",
+            plot.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert_eq!(r["ops"], 1500, "{r}");
+    let svg = std::fs::read_to_string(&plot).expect("the plot");
+    assert!(
+        svg.starts_with("<svg") && svg.contains("<polyline"),
+        "{svg}"
+    );
+    // 1,000 parents, 1,500 nodes under them: p0 has n0 and n1000.
+    let (mut s, _) = rookery_tests::wire::handshake(member.addr()).expect("session");
+    use std::io::Write as _;
+    let list = rookery_tests::wire::Writer::new()
+        .string("/rookery-populate/p0")
+        .boolean(false);
+    s.write_all(&rookery_tests::wire::request(1, 8, &list))
+        .expect("getChildren");
+    let reply = rookery_tests::wire::read_reply(&mut s).expect("reply");
+    let mut r = rookery_tests::wire::Reader(&reply.body);
+    assert_eq!(r.int(), 2, "two nodes under p0");
 }
