@@ -188,10 +188,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for w in &cfg.warnings {
                 tracing::warn!("{w}");
             }
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the tokio runtime")?;
+            let threads = cfg.worker_threads();
+            let rt = if threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads)
+                    .enable_all()
+                    .build()
+            }
+            .context("starting the tokio runtime")?;
             rt.block_on(async move {
                 let (tx, rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {

@@ -417,7 +417,18 @@ impl Core {
     }
 
     pub(super) fn barrier(&mut self, what: &str, op: crate::storage::writer::BarrierOp) {
-        if let Err(e) = tokio::task::block_in_place(|| self.storage.barrier(op)) {
+        // The core waits for the barrier (sync, TRUNC, SNAP: rare). On a
+        // multi-thread runtime the other tasks move to another thread meanwhile;
+        // on a single thread they wait with it.
+        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        let result = if multi_thread {
+            tokio::task::block_in_place(|| self.storage.barrier(op))
+        } else {
+            self.storage.barrier(op)
+        };
+        if let Err(e) = result {
             tracing::error!(error = %e, "{what} failed");
             self.repl.fatal = Some(format!("{what} failed: {e}"));
         }

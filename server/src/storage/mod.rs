@@ -97,6 +97,9 @@ pub struct StateDelta {
     pub trim_log_below: Option<i64>,
 }
 
+/// All memtables together, at most (RocksDB flushes the largest beyond it).
+const WRITE_BUFFERS_BYTES: usize = 48 << 20;
+
 fn seal(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 4);
     out.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
@@ -167,9 +170,19 @@ impl Storage {
         // after it, acknowledged writes included. Refuse instead, as ZooKeeper
         // refuses a transaction log whose checksum fails.
         opts.set_wal_recovery_mode(rocksdb::DBRecoveryMode::TolerateCorruptedTailRecords);
+        // The tree lives in memory; RocksDB only has to take writes and hand
+        // the state back at start. Small memtables keep a member's memory (and
+        // what a restart replays from the write-ahead log) small: RocksDB's
+        // default, 64 MiB × 2 per column family, would hold up to 384 MiB.
+        opts.set_db_write_buffer_size(WRITE_BUFFERS_BYTES);
         let cfs = [CF_LOG, CF_STATE, CF_META].map(|name| {
             let mut o = Options::default();
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            o.set_write_buffer_size(if name == CF_META {
+                1 << 20
+            } else {
+                WRITE_BUFFERS_BYTES / 3
+            });
             ColumnFamilyDescriptor::new(name, o)
         });
         let db = DB::open_cf_descriptors(&opts, dir, cfs).map_err(|source| {
@@ -373,6 +386,7 @@ impl Storage {
         }
         let mut nodes = Vec::new();
         let mut sessions = Vec::new();
+        let mut acls = std::collections::HashMap::new();
         let state = StateSnapshot {
             storage: self,
             snapshot: self.db.snapshot(),
@@ -381,7 +395,7 @@ impl Storage {
             match record {
                 StateRecord::Node { path, encoded } => nodes.push((
                     path.to_string(),
-                    Node::decode(&mut Reader::new(encoded))
+                    Node::decode_shared(encoded, &mut acls)
                         .map_err(|e| decode_err(CF_STATE, path.as_bytes(), e))?,
                 )),
                 StateRecord::Session { id, record } => sessions.push((id, record)),

@@ -11,8 +11,13 @@ pub use node::{Node, NodeKind};
 
 use crate::proto::{perms, Acl, ErrorCode, Id, Stat};
 use crate::txn::{CreateTxn, Txn, TxnBody};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+
+/// The node table's hasher: foldhash, seeded per process (paths come from
+/// clients, so the seed keeps collisions out of their reach) and several times
+/// faster than SipHash on short keys.
+type NodeMap = HashMap<String, Box<Node>, foldhash::fast::RandomState>;
 
 /// A replicated session: what survives restarts and moves between members.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +69,13 @@ pub struct Applied {
 
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
+    /// Boxed: a table slot is then a key and a pointer (32 bytes), and a
+    /// table sized for millions of nodes is mostly empty slots.
+    nodes: NodeMap,
+    /// One shared copy of each ACL list in use (most nodes share a handful),
+    /// as ZooKeeper's ACL cache.
+    acls: HashSet<Arc<Vec<Acl>>>,
+    acl_sweep_at: usize,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     containers: BTreeSet<String>,
     ttls: BTreeSet<String>,
@@ -86,7 +97,9 @@ impl DataTree {
     /// A tree with only ZooKeeper's system nodes.
     pub fn new() -> DataTree {
         let mut t = DataTree {
-            nodes: HashMap::new(),
+            nodes: NodeMap::default(),
+            acls: HashSet::new(),
+            acl_sweep_at: 64,
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -94,10 +107,12 @@ impl DataTree {
             last_zxid: 0,
             data_bytes: 0,
         };
-        let open = Arc::new(Acl::world_all());
+        let open = t.intern_acl(&Acl::world_all());
         for p in ["/", "/zookeeper", "/zookeeper/quota"] {
-            t.nodes
-                .insert(p.to_string(), Node::new(None, open.clone(), 0, 0, 0));
+            t.nodes.insert(
+                p.to_string(),
+                Box::new(Node::new(None, open.clone(), 0, 0, 0)),
+            );
         }
         let mut config = Node::new(
             Some(Vec::new()),
@@ -110,7 +125,7 @@ impl DataTree {
             0,
         );
         config.aversion = -1;
-        t.nodes.insert(CONFIG_PATH.to_string(), config);
+        t.nodes.insert(CONFIG_PATH.to_string(), Box::new(config));
         t.link_children();
         t
     }
@@ -124,7 +139,17 @@ impl DataTree {
         // Stored records only cover nodes that were ever written: the system nodes
         // come from a fresh tree, overlaid by whatever was stored.
         let mut t = DataTree::new();
-        t.nodes.extend(nodes);
+        let mut last: Option<Arc<Vec<Acl>>> = None;
+        for (path, mut node) in nodes {
+            // Stored records arrive with their ACL lists already shared
+            // (storage decodes each distinct list once): intern each once.
+            node.acl = match &last {
+                Some(a) if Arc::ptr_eq(a, &node.acl) => a.clone(),
+                _ => t.intern_acl(&node.acl),
+            };
+            last = Some(node.acl.clone());
+            t.nodes.insert(path, Box::new(node));
+        }
         t.sessions = sessions.into_iter().collect();
         t.last_zxid = last_zxid;
         t.link_children();
@@ -132,24 +157,55 @@ impl DataTree {
     }
 
     fn link_children(&mut self) {
-        let paths: Vec<String> = self.nodes.keys().cloned().collect();
         self.data_bytes = 0;
-        for n in self.nodes.values_mut() {
+        let mut links: Vec<(String, String)> = Vec::with_capacity(self.nodes.len());
+        let mut indexed = Vec::new();
+        for (p, n) in self.nodes.iter_mut() {
             n.children.clear();
-        }
-        for p in paths {
-            let (owner, len) = {
-                let n = &self.nodes[&p];
-                (n.owner, n.data.as_ref().map_or(0, |d| d.len()))
-            };
-            self.data_bytes += (p.len() + len) as u64;
-            self.index(&p, owner);
-            if let Some(parent) = path::parent_of(&p) {
-                if let Some(pn) = self.nodes.get_mut(parent) {
-                    pn.children.insert(path::name_of(&p).to_string());
-                }
+            self.data_bytes += (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64;
+            if n.owner != 0 {
+                indexed.push((p.clone(), n.owner));
+            }
+            if let Some(parent) = path::parent_of(p) {
+                links.push((parent.to_string(), path::name_of(p).to_string()));
             }
         }
+        for (p, owner) in indexed {
+            self.index(&p, owner);
+        }
+        // By parent, then name: each parent is looked up once, and its names
+        // go into its set in order.
+        links.sort_unstable();
+        let mut current: Option<(&str, &mut Node)> = None;
+        for (parent, name) in &links {
+            if current.as_ref().is_none_or(|(p, _)| *p != parent.as_str()) {
+                // A parent missing from the map cannot happen for stored trees.
+                current = None;
+                if let Some(pn) = self.nodes.get_mut(parent.as_str()) {
+                    current = Some((parent.as_str(), &mut **pn));
+                }
+            }
+            if let Some((_, pn)) = current.as_mut() {
+                pn.children.insert(name.clone());
+            }
+        }
+    }
+
+    /// The shared copy of an ACL list. Lists no node uses any more are swept
+    /// out whenever the cache has doubled since the last sweep.
+    // A &Vec: the set is keyed by Arc<Vec<Acl>>, which borrows as Vec, not slice.
+    #[allow(clippy::ptr_arg)]
+    fn intern_acl(&mut self, acl: &Vec<Acl>) -> Arc<Vec<Acl>> {
+        if let Some(shared) = self.acls.get(acl) {
+            return shared.clone();
+        }
+        if self.acls.len() >= self.acl_sweep_at {
+            self.acls.retain(|a| Arc::strong_count(a) > 1);
+            self.acl_sweep_at = (self.acls.len() * 2).max(64);
+        }
+        let shared = Arc::new(acl.clone());
+        self.acls.insert(shared.clone());
+        shared
     }
 
     fn index(&mut self, p: &str, owner: i64) {
@@ -188,11 +244,11 @@ impl DataTree {
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
     }
 
     pub fn nodes(&self) -> impl Iterator<Item = (&String, &Node)> {
-        self.nodes.iter()
+        self.nodes.iter().map(|(p, n)| (p, &**n))
     }
 
     pub fn node_count(&self) -> usize {
@@ -347,10 +403,14 @@ impl DataTree {
                 let Some(n) = self.nodes.get_mut(path) else {
                     return inconsistent(txn, "setACL on a missing node");
                 };
-                n.acl = Arc::new(acl.clone());
                 n.aversion = *aversion;
+                let stat = n.stat();
+                let shared = self.intern_acl(acl);
+                if let Some(n) = self.nodes.get_mut(path) {
+                    n.acl = shared;
+                }
                 out.touched_paths.push(path.clone());
-                OpResult::Stat(n.stat())
+                OpResult::Stat(stat)
             }
             TxnBody::Check { .. } => OpResult::Checked,
             TxnBody::Multi(ops) => {
@@ -419,16 +479,17 @@ impl DataTree {
         pn.pzxid = txn.zxid;
         pn.children.insert(path::name_of(&c.path).to_string());
         let parent = parent.to_string();
+        let acl = self.intern_acl(&c.acl);
         let node = Node::new(
             c.data.clone(),
-            Arc::new(c.acl.clone()),
+            acl,
             txn.zxid,
             txn.time_ms,
             c.owner,
         );
         let stat = node.stat();
         self.data_bytes += (c.path.len() + c.data.as_ref().map_or(0, |d| d.len())) as u64;
-        self.nodes.insert(c.path.clone(), node);
+        self.nodes.insert(c.path.clone(), Box::new(node));
         self.index(&c.path, c.owner);
         out.touched_paths.push(c.path.clone());
         out.touched_paths.push(parent);

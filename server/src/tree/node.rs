@@ -119,24 +119,47 @@ impl Node {
         }
     }
 
-    pub fn decode(r: &mut Reader) -> Result<Node, DecodeError> {
+    /// Decodes a stored record, sharing ACL lists through `shared`: records
+    /// whose encoded lists are the same bytes get one `Arc`, decoded once
+    /// (loading a large tree, most nodes share a handful of lists).
+    pub fn decode_shared(
+        bytes: &[u8],
+        shared: &mut std::collections::HashMap<Vec<u8>, Arc<Vec<Acl>>>,
+    ) -> Result<Node, DecodeError> {
+        // After the ACL list come six i64 and three i32: 60 bytes.
+        const TAIL: usize = 60;
+        let mut r = Reader::new(bytes);
         let data = r.read_buffer()?;
-        let acl = Arc::new(Acl::read_list(r)?);
-        let czxid = r.read_i64()?;
-        let mzxid = r.read_i64()?;
-        let ctime = r.read_i64()?;
-        let mtime = r.read_i64()?;
-        let owner = r.read_i64()?;
-        let pzxid = r.read_i64()?;
+        let acl_start = r.position();
+        let acl_end = bytes
+            .len()
+            .checked_sub(TAIL)
+            .filter(|end| *end >= acl_start)
+            .ok_or(DecodeError::Invalid("node record too short"))?;
+        let acl_bytes = &bytes[acl_start..acl_end];
+        let acl = match shared.get(acl_bytes) {
+            Some(acl) => acl.clone(),
+            None => {
+                let mut ar = Reader::new(acl_bytes);
+                let list = Acl::read_list(&mut ar)?;
+                if !ar.is_empty() {
+                    return Err(DecodeError::Invalid("node record's ACL list has trailing bytes"));
+                }
+                let acl = Arc::new(list);
+                shared.insert(acl_bytes.to_vec(), acl.clone());
+                acl
+            }
+        };
+        let mut r = Reader::new(&bytes[acl_end..]);
         Ok(Node {
             data,
             acl,
-            czxid,
-            mzxid,
-            ctime,
-            mtime,
-            owner,
-            pzxid,
+            czxid: r.read_i64()?,
+            mzxid: r.read_i64()?,
+            ctime: r.read_i64()?,
+            mtime: r.read_i64()?,
+            owner: r.read_i64()?,
+            pzxid: r.read_i64()?,
             version: r.read_i32()?,
             cversion: r.read_i32()?,
             aversion: r.read_i32()?,

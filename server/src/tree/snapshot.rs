@@ -104,6 +104,8 @@ pub struct Assembler {
     whole: bool,
     nodes: Vec<(String, Node)>,
     sessions: Vec<(i64, SessionRecord)>,
+    /// ACL lists decoded so far, by their encoded bytes.
+    acls: std::collections::HashMap<Vec<u8>, std::sync::Arc<Vec<crate::proto::Acl>>>,
 }
 
 impl Assembler {
@@ -126,7 +128,7 @@ impl Assembler {
                 NODE => {
                     let path = r.read_string()?;
                     let record = r.read_buffer()?.unwrap_or_default();
-                    let node = Node::decode(&mut Reader::new(&record))?;
+                    let node = Node::decode_shared(&record, &mut self.acls)?;
                     self.nodes.push((path, node));
                 }
                 SESSION => {
