@@ -21,6 +21,8 @@ pub struct Request {
     /// The path without the query string.
     pub path: String,
     pub query: Option<String>,
+    /// The `Authorization` header, if any.
+    pub authorization: Option<String>,
 }
 
 /// What a handler answers.
@@ -110,6 +112,11 @@ pub async fn serve(listener: TcpListener, handler: Handler, mut shutdown: watch:
                         method: req.method().as_str().to_string(),
                         path: uri.path().to_string(),
                         query: uri.query().map(str::to_string),
+                        authorization: req
+                            .headers()
+                            .get(hyper::header::AUTHORIZATION)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
                     };
                     let head_only = request.method == "HEAD";
                     let r = handler(request).await;

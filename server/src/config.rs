@@ -58,7 +58,24 @@ pub struct Config {
     pub servers: Vec<ServerSpec>,
     pub four_letter_whitelist: Vec<String>,
     pub admin_enable_server: bool,
+    /// Where the admin server listens: loopback unless zoo.cfg says otherwise
+    /// (ZooKeeper's default is every address; Rookery's is the safe one).
     pub admin_server_address: String,
+    /// `admin.needClientAuth`: the admin commands that change state (`srst`,
+    /// `crst`) want an `Authorization: digest user:password` header naming the
+    /// super user (`superDigest`).
+    pub admin_need_client_auth: bool,
+    /// `skipACL=yes` (or `zookeeper.skipACL`): no ACL is checked at all. Off
+    /// unless asked for; a warning at start-up when on.
+    pub skip_acl: bool,
+    /// `X509AuthenticationProvider.superUser`: a client certificate subject
+    /// (RFC 2253) that is the super user.
+    pub x509_super_user: Option<String>,
+    /// `sslQuorum=true`: the links between members are mutual TLS with
+    /// `ssl.quorum.keyStore.location` and `ssl.quorum.trustStore.location`.
+    pub ssl_quorum: bool,
+    pub ssl_quorum_key_store: Option<PathBuf>,
+    pub ssl_quorum_trust_store: Option<PathBuf>,
     pub admin_server_port: u16,
     pub metrics_provider_class: Option<String>,
     pub metrics_http_host: String,
@@ -122,10 +139,8 @@ const JAVA_ONLY_KEYS: &[&str] = &[
     "quorumListenOnAllIPs",
     "electionAlg",
     "forceSync",
-    "skipACL",
     "admin.commandURL",
     "admin.idleTimeout",
-    "sslQuorum",
     "portUnification",
 ];
 
@@ -166,10 +181,16 @@ impl Config {
             servers: Vec::new(),
             four_letter_whitelist: vec!["srvr".to_string()],
             admin_enable_server: true,
-            admin_server_address: "0.0.0.0".to_string(),
+            admin_server_address: "127.0.0.1".to_string(),
+            admin_need_client_auth: false,
+            skip_acl: false,
+            x509_super_user: None,
+            ssl_quorum: false,
+            ssl_quorum_key_store: None,
+            ssl_quorum_trust_store: None,
             admin_server_port: 8080,
             metrics_provider_class: None,
-            metrics_http_host: "0.0.0.0".to_string(),
+            metrics_http_host: "127.0.0.1".to_string(),
             metrics_http_port: Some(7000),
             metrics_port_explicit: false,
             admin_port_explicit: false,
@@ -352,6 +373,13 @@ impl Config {
                     cfg.secure_client_port_address = Some(value.to_string())
                 }
                 "ssl.keyStore.location" => cfg.ssl_key_store = Some(PathBuf::from(value)),
+                "sslQuorum" => cfg.ssl_quorum = boolean()?,
+                "ssl.quorum.keyStore.location" => {
+                    cfg.ssl_quorum_key_store = Some(PathBuf::from(value))
+                }
+                "ssl.quorum.trustStore.location" => {
+                    cfg.ssl_quorum_trust_store = Some(PathBuf::from(value))
+                }
                 "ssl.trustStore.location" => cfg.ssl_trust_store = Some(PathBuf::from(value)),
                 "ssl.clientAuth" => match value.to_ascii_lowercase().as_str() {
                     v @ ("need" | "want" | "none") => cfg.ssl_client_auth = v.to_string(),
@@ -382,6 +410,20 @@ impl Config {
                 }
                 "admin.enableServer" => cfg.admin_enable_server = boolean()?,
                 "admin.serverAddress" => cfg.admin_server_address = value.to_string(),
+                "admin.needClientAuth" => cfg.admin_need_client_auth = boolean()?,
+                "X509AuthenticationProvider.superUser"
+                | "zookeeper.X509AuthenticationProvider.superUser" => {
+                    cfg.x509_super_user = Some(value.to_string())
+                }
+                "skipACL" | "zookeeper.skipACL" => {
+                    cfg.skip_acl = boolean()?;
+                    if cfg.skip_acl {
+                        cfg.warnings.push(format!(
+                            "{}:{line_no}: skipACL is on: every client may read and change every node",
+                            file.display()
+                        ));
+                    }
+                }
                 "admin.serverPort" => {
                     cfg.admin_server_port = port()?;
                     cfg.admin_port_explicit = true;
@@ -688,5 +730,21 @@ mod tests {
         let cfg = parse("dataDir=/tmp\nclientPort=1\n").unwrap();
         assert!(cfg.four_letter_allowed("srvr"));
         assert!(!cfg.four_letter_allowed("ruok"));
+    }
+
+    #[test]
+    fn http_servers_listen_on_loopback_and_acls_hold_unless_told_otherwise() {
+        let cfg = parse("dataDir=/tmp\nclientPort=1\n").unwrap();
+        assert_eq!(cfg.admin_server_address, "127.0.0.1");
+        assert_eq!(cfg.metrics_http_host, "127.0.0.1");
+        assert!(!cfg.skip_acl && !cfg.admin_need_client_auth);
+        let cfg = parse(
+            "dataDir=/tmp\nclientPort=1\nadmin.serverAddress=0.0.0.0\nskipACL=yes\nadmin.needClientAuth=true\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.admin_server_address, "0.0.0.0");
+        assert!(cfg.skip_acl && cfg.admin_need_client_auth);
+        assert!(cfg.warnings.iter().any(|w| w.contains("skipACL is on")));
+        assert!(parse("dataDir=/tmp\nclientPort=1\nskipACL=maybe\n").is_err());
     }
 }

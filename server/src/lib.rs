@@ -188,12 +188,18 @@ async fn start_links(
         peers.insert(s.id, resolve(&s.host, s.quorum_port)?);
     }
     tracing::info!(%listen, peers = peers.len(), "linking to the other members");
+    let tls = if cfg.ssl_quorum {
+        Some(net::tls::quorum(cfg).map_err(ServerError::Fatal)?)
+    } else {
+        None
+    };
     net::quorum::QuorumNet::start(
         me,
         listen,
         peers,
         cfg.jute_max_buffer * 4 + 64 * 1024,
         events,
+        tls,
     )
     .await
     .map_err(|source| ServerError::Bind {

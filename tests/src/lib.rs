@@ -536,9 +536,22 @@ pub fn run_config_check(cfg_path: &Path) -> (ExitStatus, String) {
 /// Sends a four-letter word to `addr` and reads the reply until the server closes.
 /// A plain HTTP/1.0 GET: the status code and the body.
 pub fn http_get(addr: SocketAddr, path: &str) -> io::Result<(u16, String)> {
+    http_get_with(addr, path, &[])
+}
+
+/// A GET with extra header lines (`("Authorization", "digest a:b")`).
+pub fn http_get_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{extra}\r\n").as_bytes())?;
     let mut raw = String::new();
     s.read_to_string(&mut raw)?;
     let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));

@@ -33,9 +33,25 @@ impl Ca {
 
     /// A certificate for `names`, valid now unless `expired`: (PEM cert, PEM key).
     fn issue(&self, names: &[&str], expired: bool) -> (String, String) {
+        self.issue_to(None, names, expired)
+    }
+
+    /// As `issue`, with the subject `CN=<common_name>`.
+    fn issue_to(
+        &self,
+        common_name: Option<&str>,
+        names: &[&str],
+        expired: bool,
+    ) -> (String, String) {
         let key = KeyPair::generate().expect("key");
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names).expect("params");
+        if let Some(cn) = common_name {
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
         if expired {
             params.not_before = rcgen::date_time_ymd(2020, 1, 1);
             params.not_after = rcgen::date_time_ymd(2021, 1, 1);
@@ -47,6 +63,10 @@ impl Ca {
 
 /// A standalone member with a TLS port beside its plain one.
 fn start_member(dir: &std::path::Path, ca: &Ca) -> (Member, u16) {
+    start_member_with(dir, ca, Vec::new())
+}
+
+fn start_member_with(dir: &std::path::Path, ca: &Ca, more: Vec<(String, String)>) -> (Member, u16) {
     let (cert, key) = ca.issue(&["localhost", "127.0.0.1"], false);
     let server_pem = dir.join("server.pem");
     let ca_pem = dir.join("ca.pem");
@@ -68,7 +88,10 @@ fn start_member(dir: &std::path::Path, ca: &Ca) -> (Member, u16) {
                 ca_pem.display().to_string(),
             ),
             ("ssl.trustStore.type".into(), "PEM".into()),
-        ],
+        ]
+        .into_iter()
+        .chain(more)
+        .collect(),
         ..MemberOptions::default()
     });
     (member, secure)
@@ -98,12 +121,11 @@ fn client_config(ca: &Ca, identity: Option<(String, String)>) -> rustls::ClientC
     }
 }
 
-/// Opens a session over TLS and creates `path`; the error says where it failed.
-async fn create_over_tls(
-    port: u16,
-    config: rustls::ClientConfig,
-    path: &str,
-) -> Result<(), String> {
+/// A session over TLS.
+type TlsSession = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Opens a session over TLS; the error says where it failed.
+async fn session_over_tls(port: u16, config: rustls::ClientConfig) -> Result<TlsSession, String> {
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let tcp = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
@@ -113,28 +135,49 @@ async fn create_over_tls(
         .connect(name, tcp)
         .await
         .map_err(|e| format!("handshake: {e}"))?;
-    let exchange = async {
+    let hello = async {
         tls.write_all(&wire::connect_request().framed()).await?;
-        let hello = read_frame(&mut tls).await?;
-        let mut r = Reader(&hello);
-        let (_proto, timeout) = (r.int(), r.int());
-        if timeout <= 0 {
-            return Err(std::io::Error::other("no session"));
-        }
-        let create = Writer::new().string(path).buffer(b"tls").open_acl().int(0);
-        tls.write_all(&wire::request(1, 1, &create)).await?;
-        let reply = read_frame(&mut tls).await?;
+        read_frame(&mut tls).await
+    };
+    let hello = tokio::time::timeout(Duration::from_secs(20), hello)
+        .await
+        .map_err(|_| "no answer in time".to_string())?
+        .map_err(|e| format!("session: {e}"))?;
+    let mut r = Reader(&hello);
+    let (_proto, timeout) = (r.int(), r.int());
+    if timeout <= 0 {
+        return Err("no session".to_string());
+    }
+    Ok(tls)
+}
+
+/// Sends one request and returns the error code of its reply.
+async fn call(tls: &mut TlsSession, xid: i32, op: i32, body: &Writer) -> Result<i32, String> {
+    let exchange = async {
+        tls.write_all(&wire::request(xid, op, body)).await?;
+        let reply = read_frame(tls).await?;
         let mut r = Reader(&reply);
-        let (xid, _zxid, err) = (r.int(), r.long(), r.int());
-        if (xid, err) != (1, 0) {
-            return Err(std::io::Error::other(format!("create answered {err}")));
-        }
-        Ok(())
+        let (_xid, _zxid, err) = (r.int(), r.long(), r.int());
+        Ok::<_, std::io::Error>(err)
     };
     tokio::time::timeout(Duration::from_secs(20), exchange)
         .await
         .map_err(|_| "no answer in time".to_string())?
         .map_err(|e| format!("session: {e}"))
+}
+
+/// Opens a session over TLS and creates `path`; the error says where it failed.
+async fn create_over_tls(
+    port: u16,
+    config: rustls::ClientConfig,
+    path: &str,
+) -> Result<(), String> {
+    let mut tls = session_over_tls(port, config).await?;
+    let create = Writer::new().string(path).buffer(b"tls").open_acl().int(0);
+    match call(&mut tls, 1, 1, &create).await? {
+        0 => Ok(()),
+        err => Err(format!("create answered {err}")),
+    }
 }
 
 async fn read_frame<S: AsyncReadExt + Unpin>(s: &mut S) -> std::io::Result<Vec<u8>> {
@@ -185,4 +228,61 @@ async fn only_clients_with_a_certificate_from_the_trusted_ca_are_served_over_tls
     let reply = wire::read_reply(&mut plain).expect("exists reply");
     assert_eq!(reply.err, 0, "the TLS client's node is there");
     assert!(four_letter(member.addr(), "ruok").expect("ruok") == "imok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_an_x509_identity_for_acls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new("rookery test CA");
+    let (_member, secure) = start_member_with(
+        dir.path(),
+        &ca,
+        vec![(
+            "X509AuthenticationProvider.superUser".into(),
+            "CN=admin".into(),
+        )],
+    );
+    let as_client = |cn: &str| client_config(&ca, Some(ca.issue_to(Some(cn), &["client"], false)));
+    let get = |path: &str| Writer::new().string(path).boolean(false);
+
+    // alice makes a node only x509:CN=alice may read.
+    let mut alice = session_over_tls(secure, as_client("alice"))
+        .await
+        .expect("alice");
+    let only_alice = Writer::new()
+        .string("/alices")
+        .buffer(b"hers")
+        .int(1)
+        .int(31)
+        .string("x509")
+        .string("CN=alice")
+        .int(0);
+    assert_eq!(
+        call(&mut alice, 1, 1, &only_alice).await,
+        Ok(0),
+        "alice creates"
+    );
+    assert_eq!(
+        call(&mut alice, 2, 4, &get("/alices")).await,
+        Ok(0),
+        "alice reads"
+    );
+
+    let mut bob = session_over_tls(secure, as_client("bob"))
+        .await
+        .expect("bob");
+    assert_eq!(
+        call(&mut bob, 1, 4, &get("/alices")).await,
+        Ok(-102),
+        "bob's certificate is not alice's: NoAuth"
+    );
+    // The subject named X509AuthenticationProvider.superUser passes every ACL.
+    let mut admin = session_over_tls(secure, as_client("admin"))
+        .await
+        .expect("admin");
+    assert_eq!(
+        call(&mut admin, 1, 4, &get("/alices")).await,
+        Ok(0),
+        "the super user reads"
+    );
 }

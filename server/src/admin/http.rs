@@ -29,6 +29,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Where the commands live (`admin.commandURL`, ZooKeeper's default).
 const COMMAND_URL: &str = "/commands";
 
+/// Commands that change the server's state (guarded by `admin.needClientAuth`).
+const CHANGES_STATE: [&str; 2] = ["connection_stat_reset", "stat_reset"];
+
 /// How long a command waits for the core before it answers with an error.
 const CORE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -121,10 +124,55 @@ impl Admin {
             },
             Some(raw) => {
                 let name = percent_decode(raw);
+                if let Some(refusal) = self.refuse_unauthorised(&name, req.authorization.as_deref())
+                {
+                    return refusal;
+                }
                 let (status, body) = self.run(&name).await;
                 Response::json(status, body)
             }
         }
+    }
+
+    /// With `admin.needClientAuth`, a command that changes state needs the
+    /// super user's credentials: `Authorization: digest user:password`, whose
+    /// digest is zoo.cfg's superDigest. 401 without the header, 403 with others.
+    fn refuse_unauthorised(&self, name: &str, authorization: Option<&str>) -> Option<Response> {
+        let command = primary_name(name)?;
+        if !self.cfg.admin_need_client_auth || !CHANGES_STATE.contains(&command) {
+            return None;
+        }
+        let Some(header) = authorization else {
+            return Some(Response::json(
+                401,
+                answer(
+                    command,
+                    Some(format!(
+                        "{command} changes the server's state: send 'Authorization: digest user:password' for the super user"
+                    )),
+                    vec![],
+                ),
+            ));
+        };
+        let credentials = header
+            .split_once(' ')
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("digest"))
+            .map(|(_, c)| c.trim());
+        let is_super = match (credentials, self.cfg.super_digest.as_deref()) {
+            (Some(c), Some(sup)) => crate::tree::acl::digest_identity(c) == sup,
+            _ => false,
+        };
+        if is_super {
+            return None;
+        }
+        Some(Response::json(
+            403,
+            answer(
+                command,
+                Some("the credentials given are not the super user's".to_string()),
+                vec![],
+            ),
+        ))
     }
 
     /// Runs the command called `name`: the HTTP status and the JSON body.

@@ -51,7 +51,7 @@ pub type Outbox = mpsc::UnboundedSender<Outbound>;
 pub enum CoreMsg {
     Open {
         conn: ConnId,
-        addr: SocketAddr,
+        peer: crate::net::Peer,
         out: Outbox,
     },
     Connect {
@@ -340,7 +340,7 @@ impl Core {
 
     fn handle(&mut self, msg: CoreMsg) {
         match msg {
-            CoreMsg::Open { conn, addr, out } => self.open(conn, addr, out),
+            CoreMsg::Open { conn, peer, out } => self.open(conn, peer, out),
             CoreMsg::Connect { conn, req } => self.connect(conn, req),
             CoreMsg::Request {
                 conn,
@@ -413,14 +413,28 @@ impl Core {
         }
     }
 
-    fn open(&mut self, conn: ConnId, addr: SocketAddr, out: Outbox) {
+    fn open(&mut self, conn: ConnId, peer: crate::net::Peer, out: Outbox) {
+        let addr = peer.addr;
         // maxClientCnxns is enforced at accept (net), where every connection
         // counts, also one that never completes its handshake.
+        let mut ids = vec![Id::new("ip", &addr.ip().to_string())];
+        if let Some(subject) = peer.certificate_subject {
+            // ZooKeeper's X509AuthenticationProvider: the certificate's subject
+            // is the client's x509 identity; the configured one is also super.
+            if self.cfg.x509_super_user.as_deref() == Some(subject.as_str()) {
+                ids.push(Id::new("super", ""));
+            }
+            ids.push(Id::new("x509", &subject));
+        }
+        if self.cfg.skip_acl {
+            // skipACL: every connection passes every check, as the super user does.
+            ids.push(Id::new("super", ""));
+        }
         let mut c = Conn {
             addr,
             out,
             session: None,
-            ids: vec![Id::new("ip", &addr.ip().to_string())],
+            ids,
             queue: VecDeque::new(),
             inflight_writes: 0,
             awaiting_session: true,

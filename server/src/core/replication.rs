@@ -420,9 +420,8 @@ impl Core {
         // The core waits for the barrier (sync, TRUNC, SNAP: rare). On a
         // multi-thread runtime the other tasks move to another thread meanwhile;
         // on a single thread they wait with it.
-        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let result = if multi_thread {
             tokio::task::block_in_place(|| self.storage.barrier(op))
         } else {

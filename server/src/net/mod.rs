@@ -16,6 +16,7 @@
 
 pub mod quorum;
 pub mod tls;
+pub mod x509;
 
 use crate::admin;
 use crate::config::Config;
@@ -186,14 +187,23 @@ pub async fn serve(
                         match tls {
                             None => {
                                 let (rd, wr) = stream.into_split();
-                                connection(rd, wr, addr, conn, core, cfg, metrics).await;
+                                let peer = Peer { addr, certificate_subject: None };
+                                connection(rd, wr, peer, conn, core, cfg, metrics).await;
                             }
                             Some(acceptor) => {
                                 // The TLS handshake counts against the same deadline as ours.
                                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                                     Ok(Ok(tls_stream)) => {
+                                        // A verified client certificate names the client: its x509 identity.
+                                        let certificate_subject = tls_stream
+                                            .get_ref()
+                                            .1
+                                            .peer_certificates()
+                                            .and_then(|chain| chain.first())
+                                            .and_then(|cert| x509::subject_name(cert));
+                                        let peer = Peer { addr, certificate_subject };
                                         let (rd, wr) = tokio::io::split(tls_stream);
-                                        connection(rd, wr, addr, conn, core, cfg, metrics).await;
+                                        connection(rd, wr, peer, conn, core, cfg, metrics).await;
                                     }
                                     Ok(Err(e)) => {
                                         tracing::info!(%addr, error = %e, "TLS handshake failed; closing");
@@ -263,10 +273,18 @@ impl ClientWrite for tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio:
     }
 }
 
+/// Who is at the other end of a client connection.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    /// The subject of the client's verified TLS certificate (RFC 2253).
+    pub certificate_subject: Option<String>,
+}
+
 async fn connection<R, W>(
     rd: R,
     mut wr: W,
-    addr: SocketAddr,
+    peer: Peer,
     conn: ConnId,
     core: mpsc::UnboundedSender<CoreMsg>,
     cfg: Arc<Config>,
@@ -275,6 +293,7 @@ async fn connection<R, W>(
     R: AsyncRead + Unpin,
     W: ClientWrite,
 {
+    let addr = peer.addr;
     let mut rd = BufReader::with_capacity(64 * 1024, rd);
     let max = cfg.jute_max_buffer;
 
@@ -340,7 +359,7 @@ async fn connection<R, W>(
     ));
     let _ = core.send(CoreMsg::Open {
         conn,
-        addr,
+        peer,
         out: out_tx,
     });
     let _ = core.send(CoreMsg::Connect { conn, req });

@@ -23,7 +23,14 @@
 //!   dropped payload is followed by a `Lost`, and there is at most one per attempt.
 //! - When an inbound connection from a peer ends (or a new one from the same peer
 //!   replaces it), `Lost { peer }` is emitted after its last frame.
+//!
+//! With `sslQuorum=true` every connection is TLS both ways (`super::tls::QuorumTls`):
+//! the dialler presents its certificate and checks the peer's against the
+//! quorum trust store and the peer's IP address, the accepting side requires a
+//! client certificate from the same trust store. A member without one gets no
+//! link: it cannot vote, lead or receive data.
 
+use super::tls::QuorumTls;
 use bytes::Bytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
@@ -31,7 +38,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 use thiserror::Error;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, watch, Notify};
@@ -75,6 +82,7 @@ pub struct QuorumNet {
     queues: BTreeMap<u64, mpsc::UnboundedSender<Outgoing>>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
+    tls: Option<QuorumTls>,
 }
 
 /// The member ids an inbound connection may say it is.
@@ -96,6 +104,7 @@ impl QuorumNet {
         peers: BTreeMap<u64, SocketAddr>,
         max_frame: usize,
         events: mpsc::UnboundedSender<LinkEvent>,
+        tls: Option<QuorumTls>,
     ) -> std::io::Result<QuorumNet> {
         let listener = bind(listen)?;
         let local_addr = listener.local_addr()?;
@@ -110,6 +119,7 @@ impl QuorumNet {
             max_frame,
             Arc::new(Registry::new(events.clone())),
             stop_rx,
+            tls.clone(),
         ));
         let mut net = QuorumNet {
             local_addr,
@@ -121,6 +131,7 @@ impl QuorumNet {
             queues: BTreeMap::new(),
             stop,
             tasks,
+            tls,
         };
         net.set_peers(peers);
         Ok(net)
@@ -157,6 +168,7 @@ impl QuorumNet {
                 max_frame: self.max_frame,
                 rx,
                 events: self.events.clone(),
+                tls: self.tls.clone(),
             };
             self.tasks
                 .spawn(until_stopped(self.stop.subscribe(), link.run()));
@@ -451,6 +463,7 @@ async fn accept_loop(
     max_frame: usize,
     registry: Arc<Registry>,
     mut stop: watch::Receiver<bool>,
+    tls: Option<QuorumTls>,
 ) {
     let mut conns = JoinSet::new();
     let mut next_conn = 0u64;
@@ -460,14 +473,25 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, addr)) => {
                     next_conn += 1;
-                    conns.spawn(inbound(
-                        stream,
-                        addr,
-                        next_conn,
-                        known.clone(),
-                        max_frame,
-                        registry.clone(),
-                    ));
+                    let (conn, known, registry) = (next_conn, known.clone(), registry.clone());
+                    let tls = tls.clone();
+                    conns.spawn(async move {
+                        let _ = stream.set_nodelay(true);
+                        match tls {
+                            None => {
+                                let rd = BufReader::with_capacity(64 * 1024, stream);
+                                inbound(rd, addr, conn, known, max_frame, registry).await;
+                            }
+                            Some(tls) => match timeout(HELLO_TIMEOUT, tls.acceptor.accept(stream)).await {
+                                Ok(Ok(stream)) => {
+                                    let rd = BufReader::with_capacity(64 * 1024, stream);
+                                    inbound(rd, addr, conn, known, max_frame, registry).await;
+                                }
+                                Ok(Err(e)) => tracing::warn!(%addr, error = %e, "member TLS handshake failed; closing"),
+                                Err(_) => tracing::warn!(%addr, "no member TLS handshake in time; closing"),
+                            },
+                        }
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a member connection failed");
@@ -482,16 +506,14 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
-async fn inbound(
-    stream: TcpStream,
+async fn inbound<R: AsyncRead + Unpin>(
+    mut rd: BufReader<R>,
     addr: SocketAddr,
     conn: u64,
     known: Known,
     max_frame: usize,
     registry: Arc<Registry>,
 ) {
-    let _ = stream.set_nodelay(true);
-    let mut rd = BufReader::with_capacity(64 * 1024, stream);
     let peer = match timeout(HELLO_TIMEOUT, read_frame(&mut rd, HELLO_LEN, 0)).await {
         Ok(Ok(Some(hello))) => match parse_hello(&hello) {
             Some(id) if is_known(&known, id) => id,
@@ -552,6 +574,13 @@ struct Outbound {
     max_frame: usize,
     rx: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<LinkEvent>,
+    tls: Option<QuorumTls>,
+}
+
+/// A dialled connection, plain or TLS.
+enum LinkStream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Why a connected outbound link stopped.
@@ -578,14 +607,26 @@ impl Outbound {
         }
     }
 
-    async fn connect(&self) -> std::io::Result<TcpStream> {
-        let mut stream = TcpStream::connect(self.addr).await?;
+    async fn connect(&self) -> std::io::Result<LinkStream> {
+        let stream = TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;
         let hello = hello_payload(self.my_id);
         let mut frame = frame_header(0, &hello).to_vec();
         frame.extend_from_slice(&hello);
-        stream.write_all(&frame).await?;
-        Ok(stream)
+        match &self.tls {
+            None => {
+                let mut stream = stream;
+                stream.write_all(&frame).await?;
+                Ok(LinkStream::Plain(stream))
+            }
+            Some(tls) => {
+                // The peer's certificate must name the address it is dialled at.
+                let name = rustls_pki_types::ServerName::IpAddress(self.addr.ip().into());
+                let mut stream = tls.connector.connect(name, stream).await?;
+                stream.write_all(&frame).await?;
+                Ok(LinkStream::Tls(Box::new(stream)))
+            }
+        }
     }
 
     async fn run(mut self) {
@@ -611,7 +652,17 @@ impl Outbound {
                         dropped = false;
                     }
                     let up_since = Instant::now();
-                    match self.pump(stream).await {
+                    let ended = match stream {
+                        LinkStream::Plain(stream) => {
+                            let (rd, wr) = stream.into_split();
+                            self.pump(rd, wr).await
+                        }
+                        LinkStream::Tls(stream) => {
+                            let (rd, wr) = tokio::io::split(*stream);
+                            self.pump(rd, wr).await
+                        }
+                    };
+                    match ended {
                         Ended::QueueClosed => return,
                         Ended::Broken(why) => {
                             tracing::info!(peer, %addr, why, "link to member broke");
@@ -656,8 +707,11 @@ impl Outbound {
 
     /// Writes queued payloads in order until the connection breaks. The peer never
     /// writes on this link, so any read result means it is gone.
-    async fn pump(&mut self, stream: TcpStream) -> Ended {
-        let (mut rd, wr) = stream.into_split();
+    async fn pump<R, W>(&mut self, mut rd: R, wr: W) -> Ended
+    where
+        R: AsyncRead + Unpin,
+        W: AsyncWrite + Unpin,
+    {
         let mut wr = BufWriter::with_capacity(64 * 1024, wr);
         let mut probe = [0u8; 1];
         // The hello was frame 0 of this connection.
@@ -745,7 +799,9 @@ mod tests {
         // The address may still be held by a net being torn down: retry for a while.
         let net = timeout(GUARD, async {
             loop {
-                match QuorumNet::start(id, addrs[&id], addrs.clone(), max_frame, tx.clone()).await {
+                match QuorumNet::start(id, addrs[&id], addrs.clone(), max_frame, tx.clone(), None)
+                    .await
+                {
                     Ok(net) => return net,
                     Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 }

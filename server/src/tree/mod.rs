@@ -480,13 +480,7 @@ impl DataTree {
         pn.children.insert(path::name_of(&c.path).to_string());
         let parent = parent.to_string();
         let acl = self.intern_acl(&c.acl);
-        let node = Node::new(
-            c.data.clone(),
-            acl,
-            txn.zxid,
-            txn.time_ms,
-            c.owner,
-        );
+        let node = Node::new(c.data.clone(), acl, txn.zxid, txn.time_ms, c.owner);
         let stat = node.stat();
         self.data_bytes += (c.path.len() + c.data.as_ref().map_or(0, |d| d.len())) as u64;
         self.nodes.insert(c.path.clone(), Box::new(node));

@@ -143,7 +143,9 @@ impl Node {
                 let mut ar = Reader::new(acl_bytes);
                 let list = Acl::read_list(&mut ar)?;
                 if !ar.is_empty() {
-                    return Err(DecodeError::Invalid("node record's ACL list has trailing bytes"));
+                    return Err(DecodeError::Invalid(
+                        "node record's ACL list has trailing bytes",
+                    ));
                 }
                 let acl = Arc::new(list);
                 shared.insert(acl_bytes.to_vec(), acl.clone());
