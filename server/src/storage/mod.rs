@@ -384,7 +384,16 @@ impl Storage {
             self.wipe(0)?;
             applied = 0;
         }
-        let mut nodes = Vec::new();
+        // RocksDB's estimate of the records (nodes and sessions), capped so a
+        // wild estimate cannot reserve absurd memory.
+        let estimate = self
+            .db
+            .property_int_value_cf(self.cf(CF_STATE), "rocksdb.estimate-num-keys")
+            .ok()
+            .flatten()
+            .unwrap_or(0)
+            .min(1 << 26);
+        let mut loader = crate::tree::TreeLoader::with_capacity(estimate as usize);
         let mut sessions = Vec::new();
         let mut acls = std::collections::HashMap::new();
         let state = StateSnapshot {
@@ -393,16 +402,16 @@ impl Storage {
         };
         state.for_each(|record| {
             match record {
-                StateRecord::Node { path, encoded } => nodes.push((
+                StateRecord::Node { path, encoded } => loader.add(
                     path.to_string(),
                     Node::decode_shared(encoded, &mut acls)
                         .map_err(|e| decode_err(CF_STATE, path.as_bytes(), e))?,
-                )),
+                ),
                 StateRecord::Session { id, record } => sessions.push((id, record)),
             }
             Ok(true)
         })?;
-        let tree = DataTree::from_records(nodes, sessions, applied);
+        let tree = loader.finish(sessions, applied);
         let mut unapplied = Vec::new();
         let start = log_key(applied.saturating_add(1));
         for item in self.db.iterator_cf(

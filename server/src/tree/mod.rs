@@ -136,58 +136,45 @@ impl DataTree {
         sessions: impl IntoIterator<Item = (i64, SessionRecord)>,
         last_zxid: i64,
     ) -> DataTree {
-        // Stored records only cover nodes that were ever written: the system nodes
-        // come from a fresh tree, overlaid by whatever was stored.
-        let mut t = DataTree::new();
-        let mut last: Option<Arc<Vec<Acl>>> = None;
-        for (path, mut node) in nodes {
-            // Stored records arrive with their ACL lists already shared
-            // (storage decodes each distinct list once): intern each once.
-            node.acl = match &last {
-                Some(a) if Arc::ptr_eq(a, &node.acl) => a.clone(),
-                _ => t.intern_acl(&node.acl),
-            };
-            last = Some(node.acl.clone());
-            t.nodes.insert(path, Box::new(node));
+        let mut loader = TreeLoader::new();
+        for (path, node) in nodes {
+            loader.add(path, node);
         }
-        t.sessions = sessions.into_iter().collect();
-        t.last_zxid = last_zxid;
-        t.link_children();
-        t
+        loader.finish(sessions, last_zxid)
     }
 
+    /// Children and indexes from scratch (the fresh tree's system nodes).
     fn link_children(&mut self) {
+        let paths: Vec<(String, i64, usize)> = self
+            .nodes
+            .iter()
+            .map(|(p, n)| (p.clone(), n.owner, n.data.as_ref().map_or(0, |d| d.len())))
+            .collect();
         self.data_bytes = 0;
-        let mut links: Vec<(String, String)> = Vec::with_capacity(self.nodes.len());
-        let mut indexed = Vec::new();
-        for (p, n) in self.nodes.iter_mut() {
+        for n in self.nodes.values_mut() {
             n.children.clear();
-            self.data_bytes += (p.len() + n.data.as_ref().map_or(0, |d| d.len())) as u64;
-            if n.owner != 0 {
-                indexed.push((p.clone(), n.owner));
-            }
-            if let Some(parent) = path::parent_of(p) {
-                links.push((parent.to_string(), path::name_of(p).to_string()));
-            }
         }
-        for (p, owner) in indexed {
-            self.index(&p, owner);
+        for (p, owner, data_len) in paths {
+            self.link(&p, owner, data_len);
         }
-        // By parent, then name: each parent is looked up once, and its names
-        // go into its set in order.
-        links.sort_unstable();
-        let mut current: Option<(&str, &mut Node)> = None;
-        for (parent, name) in &links {
-            if current.as_ref().is_none_or(|(p, _)| *p != parent.as_str()) {
-                // A parent missing from the map cannot happen for stored trees.
-                current = None;
-                if let Some(pn) = self.nodes.get_mut(parent.as_str()) {
-                    current = Some((parent.as_str(), &mut **pn));
-                }
+    }
+
+    /// Counts a node just put in the map, indexes it and names it in its
+    /// parent's children. False when the parent is not in the map (yet).
+    fn link(&mut self, p: &str, owner: i64, data_len: usize) -> bool {
+        self.data_bytes += (p.len() + data_len) as u64;
+        if owner != 0 {
+            self.index(p, owner);
+        }
+        let Some(parent) = path::parent_of(p) else {
+            return true;
+        };
+        match self.nodes.get_mut(parent) {
+            Some(pn) => {
+                pn.children.insert(path::name_of(p).to_string());
+                true
             }
-            if let Some((_, pn)) = current.as_mut() {
-                pn.children.insert(name.clone());
-            }
+            None => false,
         }
     }
 
@@ -524,6 +511,84 @@ fn inconsistent(txn: &Txn, what: &str) -> OpResult {
     OpResult::Error(ErrorCode::SystemError)
 }
 
+/// Builds a tree from stored records as they stream in (storage reads them
+/// in path order, so a parent comes before its children and each child is
+/// named in its parent's set as it arrives; records in another order still
+/// load, their links made at the end).
+pub struct TreeLoader {
+    tree: DataTree,
+    last_acl: Option<Arc<Vec<Acl>>>,
+    orphans: Vec<String>,
+}
+
+impl Default for TreeLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TreeLoader {
+    pub fn new() -> TreeLoader {
+        TreeLoader::with_capacity(0)
+    }
+
+    /// A loader expecting about `nodes` records: the node table is sized once
+    /// instead of doubling its way there.
+    pub fn with_capacity(nodes: usize) -> TreeLoader {
+        let mut tree = DataTree::new();
+        tree.nodes.reserve(nodes);
+        TreeLoader {
+            tree,
+            last_acl: None,
+            orphans: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, path: String, mut node: Node) {
+        let t = &mut self.tree;
+        // Stored records arrive with their ACL lists already shared (storage
+        // decodes each distinct list once): intern each list once.
+        node.acl = match &self.last_acl {
+            Some(a) if Arc::ptr_eq(a, &node.acl) => a.clone(),
+            _ => t.intern_acl(&node.acl),
+        };
+        self.last_acl = Some(node.acl.clone());
+        let owner = node.owner;
+        let data_len = node.data.as_ref().map_or(0, |d| d.len());
+        // A stored system node replaces the fresh one: keep the children linked so far.
+        if let Some(mut old) = t.nodes.remove(&path) {
+            node.children = std::mem::take(&mut old.children);
+            t.data_bytes = t
+                .data_bytes
+                .saturating_sub((path.len() + old.data.as_ref().map_or(0, |d| d.len())) as u64);
+            t.unindex(&path, old.owner);
+        }
+        // Linked before the node goes in, so the path moves into the map uncopied.
+        if !t.link(&path, owner, data_len) {
+            self.orphans.push(path.clone());
+        }
+        t.nodes.insert(path, Box::new(node));
+    }
+
+    pub fn finish(
+        mut self,
+        sessions: impl IntoIterator<Item = (i64, SessionRecord)>,
+        last_zxid: i64,
+    ) -> DataTree {
+        let t = &mut self.tree;
+        for p in self.orphans {
+            if let Some(parent) = path::parent_of(&p) {
+                if let Some(pn) = t.nodes.get_mut(parent) {
+                    pn.children.insert(path::name_of(&p).to_string());
+                }
+            }
+        }
+        t.sessions = sessions.into_iter().collect();
+        t.last_zxid = last_zxid;
+        self.tree
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,13 +690,32 @@ mod tests {
         let mut t = DataTree::new();
         t.apply(&txn(1, create("/a", 0)));
         t.apply(&txn(2, create("/a/b", crate::proto::CONTAINER_OWNER)));
-        let rebuilt = DataTree::from_records(
-            t.nodes().map(|(p, n)| (p.clone(), n.clone())),
-            t.sessions().clone(),
-            t.last_zxid(),
-        );
-        assert_eq!(rebuilt.get("/a"), t.get("/a"));
-        assert_eq!(rebuilt.containers().count(), 1);
-        assert_eq!(rebuilt.approximate_data_size(), t.approximate_data_size());
+        t.apply(&txn(3, create("/a/b/c", 0x77)));
+        t.apply(&txn(4, create("/a/d", 0)));
+        t.apply(&txn(5, create("/z", 0)));
+        // Stored records carry no children (rebuilt from paths); storage reads
+        // them in path order, a snapshot may not: both must give the same tree.
+        let mut records: Vec<(String, Node)> = t
+            .nodes()
+            .map(|(p, n)| {
+                let mut n = n.clone();
+                n.children.clear();
+                (p.clone(), n)
+            })
+            .collect();
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut reversed = records.clone();
+        reversed.reverse();
+        for records in [records, reversed] {
+            let rebuilt = DataTree::from_records(records, t.sessions().clone(), t.last_zxid());
+            assert_eq!(rebuilt.node_count(), t.node_count());
+            for (p, n) in t.nodes() {
+                assert_eq!(rebuilt.get(p), Some(n), "{p}");
+            }
+            assert_eq!(rebuilt.containers().count(), 1);
+            assert_eq!(rebuilt.ephemerals_of(0x77), vec!["/a/b/c".to_string()]);
+            assert_eq!(rebuilt.approximate_data_size(), t.approximate_data_size());
+            assert_eq!(rebuilt.digest(), t.digest());
+        }
     }
 }

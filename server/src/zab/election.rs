@@ -15,9 +15,20 @@ pub(super) struct Election {
     /// When a quorum first agreed with `vote` (the finalize wait starts).
     agreed_at: Option<u64>,
     last_broadcast: u64,
+    /// FOLLOWERINFOs from members that decided for this one before it decided
+    /// itself: the leader takes them up at once instead of waiting for the
+    /// followers to send them again (a rebroadcast period, 500 ms).
+    early_infos: BTreeMap<PeerId, super::Msg>,
 }
 
 impl Zab {
+    /// A FOLLOWERINFO that came while this member was still looking.
+    pub(super) fn keep_early_info(&mut self, from: PeerId, info: super::Msg) {
+        if let Phase::Looking(e) = &mut self.phase {
+            e.early_infos.insert(from, info);
+        }
+    }
+
     fn self_vote(&self) -> Vote {
         Vote {
             leader: self.cfg.id,
@@ -227,7 +238,11 @@ impl Zab {
             if self.now - at >= self.cfg.finalize_ticks {
                 tracing::info!(leader = vote.leader, round = self.round, "election decided");
                 if vote.leader == self.cfg.id {
+                    let early = std::mem::take(&mut e.early_infos);
                     self.become_leader();
+                    for (from, info) in early {
+                        self.leader_message(from, info);
+                    }
                 } else {
                     self.become_follower(vote.leader);
                 }

@@ -303,7 +303,11 @@ impl Zab {
                     return;
                 }
                 match self.phase {
-                    Phase::Looking(_) => {}
+                    Phase::Looking(_) => {
+                        if matches!(msg, Msg::FollowerInfo { .. }) {
+                            self.keep_early_info(from, msg);
+                        }
+                    }
                     Phase::Following(_) => self.follower_message(from, msg),
                     Phase::Leading(_) => self.leader_message(from, msg),
                 }
