@@ -3,6 +3,7 @@
 into tests/perf/RESULTS.md: the issue's targets first (met or not), then every measurement."""
 import argparse
 import json
+import os
 import statistics
 from datetime import datetime, timezone
 
@@ -76,6 +77,10 @@ def main():
             "| target | Rookery | ZooKeeper | Rookery/ZooKeeper | goal | met |", "|---|---|---|---|---|---|"]
     out += ["| " + " | ".join(t) + " |" for t in targets]
     out.append("")
+    # What the numbers alone do not say (hand-written, kept beside this script).
+    why = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS-why.md")
+    if os.path.exists(why):
+        out += [open(why).read().rstrip(), ""]
 
     measured = [r for r in rows if r["part"] in ("throughput", "openloop", "watch", "failover")]
     if measured:
