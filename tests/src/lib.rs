@@ -191,6 +191,18 @@ impl Member {
         Member::start_with(MemberOptions::default())
     }
 
+    /// A standalone member with every four-letter word and these zoo.cfg lines.
+    pub fn start_with_extra(extra: &[(&str, &str)]) -> Member {
+        Member::start_with(MemberOptions {
+            four_letter_words: "*".to_string(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..MemberOptions::default()
+        })
+    }
+
     /// Starts a member with `options` and waits until it answers `ruok`.
     pub fn start_with(options: MemberOptions) -> Member {
         let target = options.target.unwrap_or_else(Target::from_env);
@@ -574,6 +586,7 @@ pub fn four_letter(addr: SocketAddr, word: &str) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&reply).into_owned())
 }
 
+pub mod certs;
 pub mod client;
 pub mod disk;
 pub mod ensemble;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use rookery_tests::ensemble::Ensemble;
 use rookery_tests::wire::{self, err, op, Closed, Reply, Writer};
-use rookery_tests::{connect_from, proc_status_kib, vm_rss_kib, Member, MemberOptions, Target};
+use rookery_tests::{connect_from, proc_status_kib, vm_rss_kib, Member, Target};
 
 /// jute.maxbuffer's default: 0xfffff.
 const MAX_BUFFER: usize = 1_048_575;
@@ -44,14 +44,7 @@ mod more {
 }
 
 fn member_with(extra: &[(&str, &str)]) -> Member {
-    Member::start_with(MemberOptions {
-        four_letter_words: "*".to_string(),
-        extra: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..MemberOptions::default()
-    })
+    Member::start_with_extra(extra)
 }
 
 /// A four-letter word sent from MONITOR.

@@ -3,40 +3,10 @@
 //! certificate from another CA cannot join, and the others keep serving.
 //! Certificates are made here (rcgen), never committed.
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rookery_tests::certs::Ca;
 use rookery_tests::client::connect;
 use rookery_tests::{four_letter, free_port, Member, MemberOptions};
-use std::path::Path;
 use std::time::Duration;
-
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).expect("self-sign the CA");
-        Ca { cert, key }
-    }
-
-    /// Writes `<stem>.pem` (key and certificate for 127.0.0.1) under `dir`.
-    fn issue_member(&self, dir: &Path, stem: &str) -> String {
-        let key = KeyPair::generate().expect("key");
-        let params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
-        let cert = params.signed_by(&key, &self.cert, &self.key).expect("sign");
-        let path = dir.join(format!("{stem}.pem"));
-        std::fs::write(&path, format!("{}{}", key.serialize_pem(), cert.pem()))
-            .expect("write the key store");
-        path.display().to_string()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_with_the_ensembles_certificates_replicate_and_an_impostor_cannot_join() {
@@ -53,12 +23,17 @@ async fn members_with_the_ensembles_certificates_replicate_and_an_impostor_canno
             )
         })
         .collect();
+    // Member 3 trusts the ensemble's CA but its own certificate is another's.
     let key_stores = [
-        ensemble_ca.issue_member(dir.path(), "m1"),
-        ensemble_ca.issue_member(dir.path(), "m2"),
-        // Member 3 trusts the ensemble's CA but its own certificate is another's.
-        other_ca.issue_member(dir.path(), "m3"),
-    ];
+        (&ensemble_ca, "m1"),
+        (&ensemble_ca, "m2"),
+        (&other_ca, "m3"),
+    ]
+    .map(|(ca, stem)| {
+        let path = dir.path().join(format!("{stem}.pem"));
+        ca.write_key_store(&path, &["127.0.0.1"]);
+        path.display().to_string()
+    });
     let mut members: Vec<Member> = key_stores
         .iter()
         .enumerate()

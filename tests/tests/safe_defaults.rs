@@ -3,7 +3,7 @@
 //! unless `skipACL=yes` turns them off.
 
 use rookery_tests::client::connect;
-use rookery_tests::{http_get_with, Member, MemberOptions};
+use rookery_tests::{http_get_with, Member};
 use zookeeper_client as zk;
 
 /// `superDigest` for super:secret: base64(sha1("super:secret")), ZooKeeper's
@@ -11,14 +11,7 @@ use zookeeper_client as zk;
 const SUPER_DIGEST: &str = "super:lK75jTNcA+U9vtVEw5vB51mj/w4=";
 
 fn member_with(extra: &[(&str, &str)]) -> Member {
-    Member::start_with(MemberOptions {
-        four_letter_words: "*".to_string(),
-        extra: extra
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        ..MemberOptions::default()
-    })
+    Member::start_with_extra(extra)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! certificate, with an expired one, or with one from another CA is refused;
 //! the plain client port keeps serving beside it.
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rookery_tests::certs::Ca;
 use rookery_tests::wire::{self, Reader, Writer};
 use rookery_tests::{four_letter, free_port, Member, MemberOptions};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -13,64 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A CA and what it signed.
-struct Ca {
-    cert: rcgen::Certificate,
-    key: KeyPair,
-}
-
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let key = KeyPair::generate().expect("CA key");
-        let mut params = CertificateParams::new(Vec::new()).expect("CA params");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let cert = params.self_signed(&key).expect("self-sign the CA");
-        Ca { cert, key }
-    }
-
-    /// A certificate for `names`, valid now unless `expired`: (PEM cert, PEM key).
-    fn issue(&self, names: &[&str], expired: bool) -> (String, String) {
-        self.issue_to(None, names, expired)
-    }
-
-    /// As `issue`, with the subject `CN=<common_name>`.
-    fn issue_to(
-        &self,
-        common_name: Option<&str>,
-        names: &[&str],
-        expired: bool,
-    ) -> (String, String) {
-        let key = KeyPair::generate().expect("key");
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let mut params = CertificateParams::new(names).expect("params");
-        if let Some(cn) = common_name {
-            params.distinguished_name = rcgen::DistinguishedName::new();
-            params
-                .distinguished_name
-                .push(rcgen::DnType::CommonName, cn);
-        }
-        if expired {
-            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
-        }
-        let cert = params.signed_by(&key, &self.cert, &self.key).expect("sign");
-        (cert.pem(), key.serialize_pem())
-    }
-}
-
 /// A standalone member with a TLS port beside its plain one.
 fn start_member(dir: &std::path::Path, ca: &Ca) -> (Member, u16) {
     start_member_with(dir, ca, Vec::new())
 }
 
 fn start_member_with(dir: &std::path::Path, ca: &Ca, more: Vec<(String, String)>) -> (Member, u16) {
-    let (cert, key) = ca.issue(&["localhost", "127.0.0.1"], false);
     let server_pem = dir.join("server.pem");
     let ca_pem = dir.join("ca.pem");
-    std::fs::write(&server_pem, format!("{key}{cert}")).expect("write server.pem");
+    ca.write_key_store(&server_pem, &["localhost", "127.0.0.1"]);
     std::fs::write(&ca_pem, ca.cert.pem()).expect("write ca.pem");
     let secure = free_port();
     let member = Member::start_with(MemberOptions {

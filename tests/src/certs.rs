@@ -1,0 +1,60 @@
+//! Certificates for TLS tests, made by the tests (rcgen), never committed.
+
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use std::path::Path;
+
+/// A CA and what it signed.
+pub struct Ca {
+    pub cert: rcgen::Certificate,
+    key: KeyPair,
+}
+
+impl Ca {
+    pub fn new(name: &str) -> Ca {
+        let key = KeyPair::generate().expect("CA key");
+        let mut params = CertificateParams::new(Vec::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params.self_signed(&key).expect("self-sign the CA");
+        Ca { cert, key }
+    }
+
+    /// A certificate for `names` (host names or IP addresses), valid now
+    /// unless `expired`, with the subject `CN=<common_name>` when given:
+    /// (PEM certificate, PEM key).
+    pub fn issue_to(
+        &self,
+        common_name: Option<&str>,
+        names: &[&str],
+        expired: bool,
+    ) -> (String, String) {
+        let key = KeyPair::generate().expect("key");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("params");
+        if let Some(cn) = common_name {
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
+        }
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = params.signed_by(&key, &self.cert, &self.key).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// As `issue_to` without a chosen subject.
+    pub fn issue(&self, names: &[&str], expired: bool) -> (String, String) {
+        self.issue_to(None, names, expired)
+    }
+
+    /// Writes a PEM key store (key, then certificate for `names`) to `path`.
+    pub fn write_key_store(&self, path: &Path, names: &[&str]) {
+        let (cert, key) = self.issue(names, false);
+        std::fs::write(path, format!("{key}{cert}")).expect("write the key store");
+    }
+}
