@@ -68,17 +68,25 @@ fn every_workload_reports_throughput_and_ordered_latencies_and_cleans_up() {
         );
     }
     // The bench removed its subtree: the root has only /zookeeper.
-    let (mut s, _) = rookery_tests::wire::handshake(member.addr()).expect("session");
+    assert_eq!(
+        child_count(&member, "/"),
+        1,
+        "only /zookeeper is left under /"
+    );
+}
+
+/// How many children `path` has, by a getChildren on the wire.
+fn child_count(member: &Member, path: &str) -> i32 {
     use std::io::Write as _;
+    let (mut s, _) = rookery_tests::wire::handshake(member.addr()).expect("session");
     let list = rookery_tests::wire::Writer::new()
-        .string("/")
+        .string(path)
         .boolean(false);
     s.write_all(&rookery_tests::wire::request(1, 8, &list))
         .expect("getChildren");
     let reply = rookery_tests::wire::read_reply(&mut s).expect("reply");
-    let mut r = rookery_tests::wire::Reader(&reply.body);
-    let count = r.int();
-    assert_eq!(count, 1, "only /zookeeper is left under /");
+    assert_eq!(reply.err, 0, "getChildren {path}");
+    rookery_tests::wire::Reader(&reply.body).int()
 }
 
 #[test]
@@ -103,14 +111,9 @@ fn populate_makes_and_keeps_the_nodes_asked_for_and_the_plot_is_written() {
         "{svg}"
     );
     // 1,000 parents, 1,500 nodes under them: p0 has n0 and n1000.
-    let (mut s, _) = rookery_tests::wire::handshake(member.addr()).expect("session");
-    use std::io::Write as _;
-    let list = rookery_tests::wire::Writer::new()
-        .string("/rookery-populate/p0")
-        .boolean(false);
-    s.write_all(&rookery_tests::wire::request(1, 8, &list))
-        .expect("getChildren");
-    let reply = rookery_tests::wire::read_reply(&mut s).expect("reply");
-    let mut r = rookery_tests::wire::Reader(&reply.body);
-    assert_eq!(r.int(), 2, "two nodes under p0");
+    assert_eq!(
+        child_count(&member, "/rookery-populate/p0"),
+        2,
+        "two nodes under p0"
+    );
 }
