@@ -420,7 +420,7 @@ async fn open_loop(client: zk::Client, mut plan: Plan, window: Window, period: D
     };
     let mut in_flight = tokio::task::JoinSet::new();
     // Sessions start at different offsets so the load is smooth, not bursts.
-    let offset = period.mul_f64(plan.index_fraction());
+    let offset = period.mul_f64(plan.random_fraction());
     let mut due = Instant::now() + offset;
     while due < window.end {
         tokio::time::sleep_until(due.into()).await;

@@ -108,7 +108,7 @@ impl Plan {
     }
 
     /// A number in [0, 1) that spreads the sessions' open-loop schedules.
-    pub fn index_fraction(&mut self) -> f64 {
+    pub fn random_fraction(&mut self) -> f64 {
         self.rng.random::<f64>()
     }
 
@@ -118,9 +118,7 @@ impl Plan {
         let key = |rng: &mut StdRng, shared: &Shared| shared.key(rng.random_range(0..shared.keys));
         let root = &self.shared.root;
         match self.workload {
-            Workload::Create | Workload::Populate => {
-                Request::Create(format!("{root}/s{}-{n}", self.session))
-            }
+            Workload::Create => Request::Create(format!("{root}/s{}-{n}", self.session)),
             Workload::Delete => Request::Delete(format!("{root}/d{}-{n}", self.session)),
             Workload::Set => Request::Set(key(&mut self.rng, &self.shared)),
             Workload::Get => Request::Get(key(&mut self.rng, &self.shared)),
@@ -139,7 +137,11 @@ impl Plan {
                 }
                 Request::Multi(paths)
             }
-            Workload::Churn | Workload::Watch => Request::Churn(self.target.clone()),
+            Workload::Churn => Request::Churn(self.target.clone()),
+            // These two have their own drivers (fanout.rs, `populate`).
+            Workload::Watch | Workload::Populate => {
+                unreachable!("{:?} is not sent request by request", self.workload)
+            }
         }
     }
 }
