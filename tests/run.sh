@@ -65,6 +65,9 @@ if [ -z "${RUSTC_WRAPPER:-}" ] && command -v sccache >/dev/null; then
     echo "run.sh: sccache present but its server does not start; building without it" >&2
   fi
 fi
+# Incremental state is never reused by a fresh clone, takes gigabytes, and makes sccache
+# skip the workspace's own crates: off unless the caller asks for it.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
 export ROOKERY_BIN=${ROOKERY_BIN:-$target_dir/debug/rookery}
 
@@ -75,6 +78,14 @@ echo "cargo:         $(cargo --version 2>&1)"
 echo "RUSTC_WRAPPER: ${RUSTC_WRAPPER:-<none>}"
 echo "ROOKERY_BIN:   $ROOKERY_BIN"
 echo "CI:            ${CI:-<unset>}"
+# A full run writes about 5 GB (build, mutants binary, fuzz targets); say so up front
+# rather than fail half-way with "No space left on device".
+mkdir -p "$target_dir"
+free_mb=$(df -Pm "$target_dir" | awk 'NR == 2 { print $4 }')
+echo "disk free:     ${free_mb:-?} MB at $target_dir"
+if [ -n "$free_mb" ] && [ "$free_mb" -lt 8000 ]; then
+  echo "run.sh: warning: only ${free_mb} MB free where the build goes; a full run needs about 8000 MB" >&2
+fi
 
 # ------------------------------------------------------------------ steps
 current=""
