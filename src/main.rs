@@ -7,6 +7,7 @@ use std::path::PathBuf;
 mod bench;
 mod quickstart;
 mod reconfig;
+mod tls_args;
 
 #[derive(Parser)]
 #[command(
@@ -66,6 +67,8 @@ enum Command {
         /// the UI is up).
         #[arg(long)]
         log_file: Option<PathBuf>,
+        #[command(flatten)]
+        tls: tls_args::TlsArgs,
     },
     /// Run one member in the foreground, configured by a ZooKeeper zoo.cfg.
     Server {
@@ -139,11 +142,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             read_only,
             metrics,
             log_file: _,
+            tls,
         } => Ok(rookery_tui::run(rookery_tui::TuiOptions {
             connect,
             path,
             read_only,
             metrics,
+            tls: tls.files(),
         })?),
         Command::Bench(args) => bench::run(&args),
         Command::Reconfig {

@@ -17,9 +17,10 @@ mod requests;
 use anyhow::{bail, Context};
 use report::Report;
 use requests::{Plan, Shared};
+use rookery_tui::client_tls::ClientTls;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use zookeeper_client as zk;
 
@@ -115,6 +116,8 @@ pub struct Args {
     /// Write an SVG plot of latency by percentile to this file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
 }
 
 fn seconds(s: f64, what: &str) -> anyhow::Result<Duration> {
@@ -138,6 +141,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ) {
             bail!("--rate (open loop) takes create, set, get, mixed or multi");
         }
+    }
+    if let Some(files) = args.tls.files() {
+        let tls = ClientTls::load(&files)?;
+        // Set once, before any session opens; `open` reads it.
+        let _ = TLS.set(tls);
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -179,17 +187,22 @@ fn members(connect: &str) -> Vec<String> {
         .collect()
 }
 
+/// The certificates every session uses, when the command line asked for TLS.
+static TLS: OnceLock<ClientTls> = OnceLock::new();
+
+/// Opens one session to `connect` (over TLS when asked for).
+pub(crate) async fn open(connect: &str) -> Result<zk::Client, zk::Error> {
+    let connector = zk::Client::connector().with_session_timeout(Duration::from_secs(30));
+    rookery_tui::client_tls::connect(connector, connect, TLS.get()).await
+}
+
 pub(crate) async fn session(connect: &str) -> anyhow::Result<zk::Client> {
-    zk::Client::connector()
-        .with_session_timeout(Duration::from_secs(30))
-        .connect(connect)
-        .await
-        .with_context(|| {
-            format!(
-                "connecting to {connect} (with many sessions, check the server's \
+    open(connect).await.with_context(|| {
+        format!(
+            "connecting to {connect} (with many sessions, check the server's \
                  maxClientCnxns: ZooKeeper's default allows 60 per client address)"
-            )
-        })
+        )
+    })
 }
 
 /// Opens `count` sessions, session i on `targets[i % len]`, many at a time.

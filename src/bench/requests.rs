@@ -6,7 +6,7 @@ use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use zookeeper_client as zk;
 
 /// What every session of a run shares.
@@ -63,10 +63,7 @@ impl Request {
                 return Ok(sent);
             }
             Request::Churn(target) => {
-                let fresh = zk::Client::connector()
-                    .with_session_timeout(Duration::from_secs(30))
-                    .connect(&target)
-                    .await?;
+                let fresh = super::open(&target).await?;
                 // Dropping the last handle closes the session.
                 drop(fresh);
             }

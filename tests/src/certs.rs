@@ -1,5 +1,6 @@
 //! Certificates for TLS tests, made by the tests (rcgen), never committed.
 
+use crate::{free_port, Member, MemberOptions};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use std::path::Path;
 
@@ -57,4 +58,38 @@ impl Ca {
         let (cert, key) = self.issue(names, false);
         std::fs::write(path, format!("{key}{cert}")).expect("write the key store");
     }
+}
+
+/// A standalone member (every four-letter word allowed) with a TLS port
+/// (`secureClientPort`, returned) beside its plain one. Its certificate,
+/// signed by `ca`, names `localhost` and `127.0.0.1`; it trusts `ca` for client
+/// certificates. `more` adds zoo.cfg lines. Writes `dir/ca.pem` (the CA's
+/// certificate, for clients too) and `dir/server.pem`.
+pub fn start_tls_member(dir: &Path, ca: &Ca, more: Vec<(String, String)>) -> (Member, u16) {
+    let ca_pem = dir.join("ca.pem");
+    let key_store = dir.join("server.pem");
+    ca.write_key_store(&key_store, &["localhost", "127.0.0.1"]);
+    std::fs::write(&ca_pem, ca.cert.pem()).expect("write ca.pem");
+    let secure = free_port();
+    let mut extra: Vec<(String, String)> = vec![
+        ("secureClientPort".into(), secure.to_string()),
+        ("secureClientPortAddress".into(), "127.0.0.1".into()),
+        (
+            "ssl.keyStore.location".into(),
+            key_store.display().to_string(),
+        ),
+        ("ssl.keyStore.type".into(), "PEM".into()),
+        (
+            "ssl.trustStore.location".into(),
+            ca_pem.display().to_string(),
+        ),
+        ("ssl.trustStore.type".into(), "PEM".into()),
+    ];
+    extra.extend(more);
+    let member = Member::start_with(MemberOptions {
+        four_letter_words: "*".to_string(),
+        extra,
+        ..MemberOptions::default()
+    });
+    (member, secure)
 }

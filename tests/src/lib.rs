@@ -76,7 +76,7 @@ impl Target {
                 .expect("write log4j.properties");
                 let jars = "/usr/share/java";
                 let classpath = format!(
-                    "{}:{jars}/zookeeper.jar:{jars}/slf4j-log4j12.jar:{jars}/log4j-1.2.jar",
+                    "{}:{jars}/zookeeper.jar:{jars}/netty-resolver.jar:{jars}/netty-codec.jar:{jars}/slf4j-log4j12.jar:{jars}/log4j-1.2.jar",
                     conf.display()
                 );
                 let mut cmd = Command::new("java");

@@ -4,48 +4,19 @@
 //! certificate, with an expired one, or with one from another CA is refused;
 //! the plain client port keeps serving beside it.
 
-use rookery_tests::certs::Ca;
+use rookery_tests::certs::{start_tls_member, Ca};
 use rookery_tests::wire::{self, Reader, Writer};
-use rookery_tests::{four_letter, free_port, Member, MemberOptions};
+use rookery_tests::{four_letter, Member};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zookeeper_client as zk;
 
 /// A standalone member with a TLS port beside its plain one.
 fn start_member(dir: &std::path::Path, ca: &Ca) -> (Member, u16) {
-    start_member_with(dir, ca, Vec::new())
-}
-
-fn start_member_with(dir: &std::path::Path, ca: &Ca, more: Vec<(String, String)>) -> (Member, u16) {
-    let server_pem = dir.join("server.pem");
-    let ca_pem = dir.join("ca.pem");
-    ca.write_key_store(&server_pem, &["localhost", "127.0.0.1"]);
-    std::fs::write(&ca_pem, ca.cert.pem()).expect("write ca.pem");
-    let secure = free_port();
-    let member = Member::start_with(MemberOptions {
-        four_letter_words: "*".to_string(),
-        extra: vec![
-            ("secureClientPort".into(), secure.to_string()),
-            ("secureClientPortAddress".into(), "127.0.0.1".into()),
-            (
-                "ssl.keyStore.location".into(),
-                server_pem.display().to_string(),
-            ),
-            ("ssl.keyStore.type".into(), "PEM".into()),
-            (
-                "ssl.trustStore.location".into(),
-                ca_pem.display().to_string(),
-            ),
-            ("ssl.trustStore.type".into(), "PEM".into()),
-        ]
-        .into_iter()
-        .chain(more)
-        .collect(),
-        ..MemberOptions::default()
-    });
-    (member, secure)
+    start_tls_member(dir, ca, Vec::new())
 }
 
 fn client_config(ca: &Ca, identity: Option<(String, String)>) -> rustls::ClientConfig {
@@ -185,7 +156,7 @@ async fn only_clients_with_a_certificate_from_the_trusted_ca_are_served_over_tls
 async fn a_client_certificate_is_an_x509_identity_for_acls() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = Ca::new("rookery test CA");
-    let (_member, secure) = start_member_with(
+    let (_member, secure) = start_tls_member(
         dir.path(),
         &ca,
         vec![(
@@ -225,4 +196,116 @@ async fn a_client_certificate_is_an_x509_identity_for_acls() {
             "{who} reads /alices"
         );
     }
+}
+
+/// A session from the zookeeper-client crate (another project's client) to
+/// `secure`, trusting `ca_pem`, presenting `identity` when given.
+async fn zk_crate_session(
+    secure: u16,
+    ca_pem: &str,
+    identity: Option<&(String, String)>,
+) -> Result<zk::Client, String> {
+    // The crate asks rustls for the process default provider.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut options = zk::TlsOptions::new()
+        .with_pem_ca(ca_pem)
+        .map_err(|e| e.to_string())?;
+    if let Some((cert, key)) = identity {
+        options = options
+            .with_pem_identity(cert, key)
+            .map_err(|e| e.to_string())?;
+    }
+    let addr = format!("127.0.0.1:{secure}");
+    let connect = zk::Client::connector()
+        .with_tls(options)
+        .with_session_timeout(Duration::from_secs(10))
+        .with_connection_timeout(Duration::from_secs(2))
+        .with_fail_eagerly()
+        .secure_connect(&addr);
+    match tokio::time::timeout(Duration::from_secs(15), connect).await {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => Err("no session within 15 s".to_string()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zookeeper_client_crate_works_over_tls_with_its_certificate_as_identity() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new("rookery test CA");
+    let (member, secure) = start_tls_member(dir.path(), &ca, Vec::new());
+    let ca_pem = ca.cert.pem();
+    let carol = ca.issue_to(Some("carol"), &["client"], false);
+
+    let client = zk_crate_session(secure, &ca_pem, Some(&carol))
+        .await
+        .expect("a session over TLS with carol's certificate");
+    let only_carol = [zk::Acl::new(
+        zk::Permission::ALL,
+        zk::AuthId::new("x509", "CN=carol"),
+    )];
+    client
+        .create(
+            "/carols",
+            b"hers",
+            &zk::CreateMode::Persistent.with_acls(zk::Acls::new(&only_carol)),
+        )
+        .await
+        .expect("create over TLS");
+    let (data, _) = client.get_data("/carols").await.expect("carol reads");
+    assert_eq!(data, b"hers");
+
+    // A plain-port session is not carol: the x509 ACL keeps it out.
+    let plain =
+        rookery_tests::client::connect_with(&member.connect_string(), Duration::from_secs(10))
+            .await;
+    assert!(
+        matches!(plain.get_data("/carols").await, Err(zk::Error::NoAuth)),
+        "a session without carol's certificate reads /carols"
+    );
+
+    // No client certificate, or trusting another CA than the member's: no session.
+    let refused = zk_crate_session(secure, &ca_pem, None).await;
+    assert!(refused.is_err(), "served without a client certificate");
+    let other = Ca::new("another CA");
+    let refused = zk_crate_session(secure, &other.cert.pem(), Some(&carol)).await;
+    assert!(refused.is_err(), "served while trusting another CA");
+}
+
+/// `rookery bench` and the TUI's client code reach a member over TLS with
+/// `--tls-ca/--tls-cert/--tls-key` (the TUI on screen: tests/tests/tui_e2e.rs).
+#[test]
+fn rookery_bench_runs_over_tls() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca = Ca::new("rookery test CA");
+    let (member, secure) = start_tls_member(dir.path(), &ca, Vec::new());
+    let (cert, key) = ca.issue_to(Some("bench"), &["client"], false);
+    let cert_pem = dir.path().join("bench.pem");
+    let key_pem = dir.path().join("bench.key");
+    std::fs::write(&cert_pem, cert).expect("write the client certificate");
+    std::fs::write(&key_pem, key).expect("write the client key");
+    let ca_pem = dir.path().join("ca.pem");
+
+    let out = std::process::Command::new(rookery_tests::rookery_bin())
+        .args(["bench", "--connect", &format!("127.0.0.1:{secure}")])
+        .args(["--workload", "create", "--sessions", "2", "--duration", "1"])
+        .args(["--warmup", "0.2", "--json"])
+        .arg("--tls-ca")
+        .arg(&ca_pem)
+        .arg("--tls-cert")
+        .arg(&cert_pem)
+        .arg("--tls-key")
+        .arg(&key_pem)
+        .output()
+        .expect("run rookery bench");
+    assert!(
+        out.status.success(),
+        "rookery bench over TLS: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let ops = report["ops"].as_u64().unwrap_or(0);
+    assert!(ops > 0, "no request answered over TLS: {report}");
+    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+
+    drop(member);
 }

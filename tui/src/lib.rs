@@ -19,6 +19,7 @@
 //! works against Apache ZooKeeper too (without `/metrics` it falls back to
 //! the four-letter words).
 
+pub mod client_tls;
 #[cfg(test)]
 mod fixtures;
 pub mod io;
@@ -43,6 +44,9 @@ pub struct TuiOptions {
     /// `/metrics` endpoints, one per member in connect-string order; empty:
     /// ask each member's `conf`.
     pub metrics: Vec<String>,
+    /// Connect over TLS with these certificates (sessions and four-letter
+    /// words alike; `/metrics` stays plain HTTP).
+    pub tls: Option<client_tls::TlsFiles>,
 }
 
 /// Why the TUI could not run.
@@ -54,6 +58,9 @@ pub enum Error {
     /// A bad `--metrics`.
     #[error("--metrics: {0}")]
     Metrics(String),
+    /// The TLS certificates could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] client_tls::TlsError),
     /// The terminal failed.
     #[error("terminal: {0}")]
     Terminal(#[from] std::io::Error),

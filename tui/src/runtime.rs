@@ -2,6 +2,7 @@
 //! [`INPUT_POLL`] so results from the edges are picked up promptly), feeds
 //! every action through the model and hands its effects to the edges.
 
+use crate::client_tls::ClientTls;
 use crate::io::{self, editor, poller, zk};
 use crate::keys::{self, Key};
 use crate::model::{Action, App, Effect};
@@ -27,6 +28,10 @@ pub(crate) fn run(opts: TuiOptions) -> Result<(), Error> {
     for url in &opts.metrics {
         io::net::split_url(url).map_err(Error::Metrics)?;
     }
+    let tls = match &opts.tls {
+        Some(files) => Some(ClientTls::load(files)?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("rookery-tui-io")
@@ -38,12 +43,14 @@ pub(crate) fn run(opts: TuiOptions) -> Result<(), Error> {
         poller::PollerConfig {
             members: members.clone(),
             metrics: opts.metrics.clone(),
+            tls: tls.clone(),
         },
         tx.clone(),
     ));
     let zk = zk::spawn(
         rt.handle(),
         opts.connect.clone(),
+        tls,
         opts.read_only,
         tx.clone(),
     );

@@ -16,7 +16,9 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-/// ring, not aws-lc-rs: no cmake and no long C build. rustls deprecates ring's
+/// ring, not aws-lc-rs, so the server alone needs no long C build (the client
+/// commands' TLS, through the zookeeper-client crate, brings aws-lc-rs into
+/// the `rookery` binary). rustls deprecates ring's
 /// provider for lacking post-quantum key exchange, which ZooKeeper's clients
 /// (Java, Python's ssl) do not offer today.
 #[allow(deprecated)]

@@ -1,29 +1,53 @@
-//! Plain TCP: four-letter words on the client port and an HTTP/1.0 GET for
-//! `/metrics` (no HTTP client library: the request is one line and the
+//! Four-letter words on the client port (plain or TLS) and an HTTP/1.0 GET
+//! for `/metrics` (no HTTP client library: the request is one line and the
 //! reply is read to EOF).
 
+use crate::client_tls::ClientTls;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The most a reply may be; a bigger one is cut off.
 const MAX_REPLY: u64 = 16 << 20;
 
-async fn exchange(addr: &str, request: &[u8]) -> Result<Vec<u8>, String> {
-    let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-    stream.write_all(request).await.map_err(|e| e.to_string())?;
-    let mut reply = Vec::new();
-    stream
-        .take(MAX_REPLY)
-        .read_to_end(&mut reply)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(reply)
+async fn exchange(addr: &str, tls: Option<&ClientTls>, request: &[u8]) -> Result<Vec<u8>, String> {
+    let stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    match tls {
+        Some(tls) => {
+            let stream = tls
+                .wrap(addr, stream)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            send_and_read(stream, request).await
+        }
+        None => send_and_read(stream, request).await,
+    }
 }
 
-/// Sends a four-letter word to `addr` (`host:port`) and returns the reply.
-pub async fn four_letter(addr: &str, word: &str, timeout: Duration) -> Result<String, String> {
-    match tokio::time::timeout(timeout, exchange(addr, word.as_bytes())).await {
+async fn send_and_read<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &[u8],
+) -> Result<Vec<u8>, String> {
+    stream.write_all(request).await.map_err(|e| e.to_string())?;
+    stream.flush().await.map_err(|e| e.to_string())?;
+    let mut reply = Vec::new();
+    // A TLS peer may close without close_notify after the reply; keep what came.
+    match stream.take(MAX_REPLY).read_to_end(&mut reply).await {
+        Ok(_) => Ok(reply),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !reply.is_empty() => Ok(reply),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Sends a four-letter word to `addr` (`host:port`), over TLS when `tls` is
+/// given, and returns the reply.
+pub async fn four_letter(
+    addr: &str,
+    tls: Option<&ClientTls>,
+    word: &str,
+    timeout: Duration,
+) -> Result<String, String> {
+    match tokio::time::timeout(timeout, exchange(addr, tls, word.as_bytes())).await {
         Ok(Ok(bytes)) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(format!("no answer to {word} within {timeout:?}")),
@@ -61,11 +85,11 @@ pub async fn http_get(url: &str, timeout: Duration) -> Result<String, String> {
     let request = format!(
         "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: text/plain\r\nConnection: close\r\n\r\n"
     );
-    let reply = match tokio::time::timeout(timeout, exchange(&authority, request.as_bytes())).await
-    {
-        Ok(r) => r?,
-        Err(_) => return Err(format!("{url}: no answer within {timeout:?}")),
-    };
+    let reply =
+        match tokio::time::timeout(timeout, exchange(&authority, None, request.as_bytes())).await {
+            Ok(r) => r?,
+            Err(_) => return Err(format!("{url}: no answer within {timeout:?}")),
+        };
     let text = String::from_utf8_lossy(&reply);
     let (head, body) = text
         .split_once("\r\n\r\n")

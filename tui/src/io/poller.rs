@@ -10,6 +10,7 @@
 
 use super::net::{four_letter, http_get};
 use super::ActionTx;
+use crate::client_tls::ClientTls;
 use crate::model::ensemble::{MemberSample, PollRound, Reach};
 use crate::model::Action;
 use crate::parse::fourlw::{metrics_endpoint_from_conf, parse_mntr, parse_srvr};
@@ -31,6 +32,8 @@ pub struct PollerConfig {
     pub members: Vec<String>,
     /// Metrics endpoints given on the command line (same order), if any.
     pub metrics: Vec<String>,
+    /// Four-letter words go over TLS with these certificates.
+    pub tls: Option<ClientTls>,
 }
 
 struct Discovery {
@@ -68,7 +71,8 @@ pub async fn run(cfg: PollerConfig, tx: ActionTx) {
                     found[i].last_conf_round = Some(round);
                 }
                 let addr = addr.clone();
-                tokio::spawn(async move { probe_4lw(&addr, ask_conf).await })
+                let tls = cfg.tls.clone();
+                tokio::spawn(async move { probe_4lw(&addr, tls.as_ref(), ask_conf).await })
             })
             .collect();
         let mut samples = Vec::with_capacity(handles.len());
@@ -131,8 +135,12 @@ pub fn usable_endpoints(endpoints: &[Option<String>]) -> Vec<Option<String>> {
         .collect()
 }
 
-async fn probe_4lw(addr: &str, ask_conf: bool) -> (MemberSample, Option<String>) {
-    let srvr = match four_letter(addr, "srvr", PROBE_TIMEOUT).await {
+async fn probe_4lw(
+    addr: &str,
+    tls: Option<&ClientTls>,
+    ask_conf: bool,
+) -> (MemberSample, Option<String>) {
+    let srvr = match four_letter(addr, tls, "srvr", PROBE_TIMEOUT).await {
         Ok(text) => text,
         Err(e) => return (MemberSample::down(addr, &e), None),
     };
@@ -140,13 +148,13 @@ async fn probe_4lw(addr: &str, ask_conf: bool) -> (MemberSample, Option<String>)
         Some(s) => Reach::Serving(s),
         None => Reach::NotServing,
     };
-    let mntr = match four_letter(addr, "mntr", PROBE_TIMEOUT).await {
+    let mntr = match four_letter(addr, tls, "mntr", PROBE_TIMEOUT).await {
         Ok(text) => parse_mntr(&text),
         Err(_) => BTreeMap::new(),
     };
     let endpoint = if ask_conf {
         let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
-        four_letter(addr, "conf", PROBE_TIMEOUT)
+        four_letter(addr, tls, "conf", PROBE_TIMEOUT)
             .await
             .ok()
             .and_then(|conf| metrics_endpoint_from_conf(&conf, host))

@@ -5,6 +5,7 @@
 //! says are on screen. A session that expires is replaced by a new one.
 
 use super::ActionTx;
+use crate::client_tls::ClientTls;
 use crate::model::forms::{CreateKind, WriteOp, WriteOutcome};
 use crate::model::node::{AclEntry, NodeData, Stat};
 use crate::model::tree::join;
@@ -28,21 +29,20 @@ const MAX_RECURSIVE: usize = 1_000_000;
 pub fn spawn(
     rt: &tokio::runtime::Handle,
     connect: String,
+    tls: Option<ClientTls>,
     read_only: bool,
     tx: ActionTx,
 ) -> mpsc::UnboundedSender<Effect> {
     let (effects, rx) = mpsc::unbounded_channel();
-    rt.spawn(run(connect, read_only, rx, tx));
+    rt.spawn(run(connect, tls, read_only, rx, tx));
     effects
 }
 
-async fn connect(connect: &str, tx: &ActionTx) -> Option<zk::Client> {
+async fn connect(connect: &str, tls: Option<&ClientTls>, tx: &ActionTx) -> Option<zk::Client> {
     loop {
         tx.send(Action::Session(Session::Connecting)).ok()?;
-        let attempt = zk::Client::connector()
-            .with_session_timeout(SESSION_TIMEOUT)
-            .connect(connect)
-            .await;
+        let connector = zk::Client::connector().with_session_timeout(SESSION_TIMEOUT);
+        let attempt = crate::client_tls::connect(connector, connect, tls).await;
         match attempt {
             Ok(c) => return Some(c),
             Err(e) => {
@@ -57,12 +57,13 @@ async fn connect(connect: &str, tx: &ActionTx) -> Option<zk::Client> {
 
 async fn run(
     connect_string: String,
+    tls: Option<ClientTls>,
     read_only: bool,
     mut rx: mpsc::UnboundedReceiver<Effect>,
     tx: ActionTx,
 ) {
     loop {
-        let Some(client) = connect(&connect_string, &tx).await else {
+        let Some(client) = connect(&connect_string, tls.as_ref(), &tx).await else {
             return;
         };
         let id = client.session_id().0;
