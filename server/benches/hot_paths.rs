@@ -8,7 +8,7 @@ use rookery_server::core::reply;
 use rookery_server::prep::{Prep, PrepContext};
 use rookery_server::proto::{Acl, Id, Reader, Request, Writer};
 use rookery_server::tree::watch::{Table, WatchRegistry};
-use rookery_server::tree::{Change, DataTree};
+use rookery_server::tree::{Change, ChangeKind, DataTree};
 use rookery_server::txn::{CreateTxn, Logged, Txn, TxnBody};
 use std::hint::black_box;
 
@@ -159,6 +159,12 @@ fn watches(c: &mut Criterion) {
     let mut g = c.benchmark_group("watch");
     for watchers in [1u64, 10_000] {
         g.throughput(Throughput::Elements(watchers));
+        let change = Change {
+            kind: ChangeKind::DataChanged,
+            path: "/bench/w".to_string(),
+            acl: std::sync::Arc::new(Acl::world_all()),
+            parent_acl: None,
+        };
         g.bench_function(format!("trigger {watchers} data watches"), |b| {
             b.iter_batched(
                 || {
@@ -170,7 +176,7 @@ fn watches(c: &mut Criterion) {
                 },
                 |mut reg| {
                     let mut events = Vec::new();
-                    reg.trigger(&Change::DataChanged("/bench/w".to_string()), &mut events);
+                    reg.trigger(&change, &mut events);
                     events
                 },
                 BatchSize::LargeInput,

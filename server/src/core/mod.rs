@@ -19,8 +19,8 @@ pub use replication::zab_config;
 use crate::config::Config;
 use crate::prep::Prep;
 use crate::proto::{
-    add_watch_mode, op, perms, xid, Acl, ConnectRequest, ConnectResponse, DecodeError, ErrorCode,
-    Id, Request, SetWatches,
+    add_watch_mode, op, perms, xid, ConnectRequest, ConnectResponse, DecodeError, ErrorCode, Id,
+    Request, SetWatches,
 };
 use crate::session::{self, ExpiryTracker};
 use crate::storage::writer::{StorageCmd, StorageEvent, StorageHandle};
@@ -681,7 +681,7 @@ impl Core {
             .sessions
             .extend(applied.touched_sessions.iter().copied());
         self.applied_since_trim += 1;
-        self.fire_watches(&applied.changes, &applied.removed_acls);
+        self.fire_watches(&applied.changes);
         let zxid = self.tree.last_zxid();
         match &txn.body {
             TxnBody::CloseSession { .. } => {
@@ -799,8 +799,9 @@ impl Core {
 
     /// Delivers the events a Txn's changes fire. An event is dropped for a
     /// connection that may not READ the node (for a child event: the parent), as
-    /// ZooKeeper does since 3.8.4 (ZOOKEEPER-4799).
-    fn fire_watches(&mut self, changes: &[Change], removed_acls: &HashMap<String, Arc<Vec<Acl>>>) {
+    /// ZooKeeper does since 3.8.4 (ZOOKEEPER-4799), judged by the ACL at that
+    /// step of the Txn: a later op of the same multi may replace the node.
+    fn fire_watches(&mut self, changes: &[Change]) {
         if changes.is_empty() {
             return;
         }
@@ -811,14 +812,11 @@ impl Core {
             self.observe_watch_events(&events[before..]);
         }
         for e in events {
-            // The event's path is the node itself, or for a child event the parent.
-            let acl_path = e.path.as_str();
-            let acl = match self.tree.get(acl_path) {
-                Some(n) => Some(n.acl.clone()),
-                None => removed_acls.get(acl_path).cloned(),
-            };
             if let Some(c) = self.conns.get_mut(&e.conn) {
-                if acl.is_some_and(|a| !acl::allowed(&a, perms::READ, &c.ids)) {
+                if e.acl
+                    .as_ref()
+                    .is_some_and(|a| !acl::allowed(a, perms::READ, &c.ids))
+                {
                     continue;
                 }
                 c.send(reply::notification(e.event, &e.path));

@@ -47,12 +47,27 @@ pub enum OpResult {
     },
 }
 
-/// A change that may fire watches.
+/// What a change did to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Created,
+    Deleted,
+    DataChanged,
+}
+
+/// A change that may fire watches, with the ACLs that decide who hears of it
+/// as they stood at this step of its Txn: ZooKeeper judges each event by the
+/// ACL of that moment (ZOOKEEPER-4799), and a later op of the same multi may
+/// replace the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Created(String),
-    Deleted(String),
-    DataChanged(String),
+pub struct Change {
+    pub kind: ChangeKind,
+    pub path: String,
+    /// The node's ACL (a deleted node's last one): for its NodeCreated,
+    /// NodeDataChanged and NodeDeleted.
+    pub acl: Arc<Vec<Acl>>,
+    /// The parent's ACL: for the NodeChildrenChanged of a create or delete.
+    pub parent_acl: Option<Arc<Vec<Acl>>>,
 }
 
 /// Everything one Txn did.
@@ -63,8 +78,6 @@ pub struct Applied {
     /// Paths whose stored record changed (created, deleted or updated, parents included).
     pub touched_paths: Vec<String>,
     pub touched_sessions: Vec<i64>,
-    /// ACLs of deleted nodes, so their NodeDeleted events can be ACL-filtered.
-    pub removed_acls: HashMap<String, Arc<Vec<Acl>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -377,9 +390,15 @@ impl DataTree {
                 n.mzxid = txn.zxid;
                 n.mtime = txn.time_ms;
                 let stat = n.stat();
+                let acl = n.acl.clone();
                 self.data_bytes = self.data_bytes.saturating_sub(old) + new;
                 out.touched_paths.push(path.clone());
-                out.changes.push(Change::DataChanged(path.clone()));
+                out.changes.push(Change {
+                    kind: ChangeKind::DataChanged,
+                    path: path.clone(),
+                    acl,
+                    parent_acl: None,
+                });
                 OpResult::Stat(stat)
             }
             TxnBody::SetAcl {
@@ -421,9 +440,15 @@ impl DataTree {
                 n.mzxid = txn.zxid;
                 n.mtime = txn.time_ms;
                 let stat = n.stat();
+                let acl = n.acl.clone();
                 self.data_bytes = self.data_bytes.saturating_sub(old) + config.len() as u64;
                 out.touched_paths.push(path.to_string());
-                out.changes.push(Change::DataChanged(path.to_string()));
+                out.changes.push(Change {
+                    kind: ChangeKind::DataChanged,
+                    path: path.to_string(),
+                    acl,
+                    parent_acl: None,
+                });
                 OpResult::Config {
                     data: config.clone(),
                     stat,
@@ -465,16 +490,22 @@ impl DataTree {
         pn.cversion = pn.cversion.wrapping_add(1);
         pn.pzxid = txn.zxid;
         pn.children.insert(path::name_of(&c.path).to_string());
+        let parent_acl = pn.acl.clone();
         let parent = parent.to_string();
         let acl = self.intern_acl(&c.acl);
-        let node = Node::new(c.data.clone(), acl, txn.zxid, txn.time_ms, c.owner);
+        let node = Node::new(c.data.clone(), acl.clone(), txn.zxid, txn.time_ms, c.owner);
         let stat = node.stat();
         self.data_bytes += (c.path.len() + c.data.as_ref().map_or(0, |d| d.len())) as u64;
         self.nodes.insert(c.path.clone(), Box::new(node));
         self.index(&c.path, c.owner);
         out.touched_paths.push(c.path.clone());
         out.touched_paths.push(parent);
-        out.changes.push(Change::Created(c.path.clone()));
+        out.changes.push(Change {
+            kind: ChangeKind::Created,
+            path: c.path.clone(),
+            acl,
+            parent_acl: Some(parent_acl),
+        });
         OpResult::Created {
             path: c.path.clone(),
             stat,
@@ -489,16 +520,22 @@ impl DataTree {
             .data_bytes
             .saturating_sub((p.len() + node.data.as_ref().map_or(0, |d| d.len())) as u64);
         self.unindex(p, node.owner);
-        out.removed_acls.insert(p.to_string(), node.acl.clone());
+        let mut parent_acl = None;
         if let Some(parent) = path::parent_of(p) {
             if let Some(pn) = self.nodes.get_mut(parent) {
                 pn.children.remove(path::name_of(p));
                 pn.pzxid = zxid;
+                parent_acl = Some(pn.acl.clone());
             }
             out.touched_paths.push(parent.to_string());
         }
         out.touched_paths.push(p.to_string());
-        out.changes.push(Change::Deleted(p.to_string()));
+        out.changes.push(Change {
+            kind: ChangeKind::Deleted,
+            path: p.to_string(),
+            acl: node.acl.clone(),
+            parent_acl,
+        });
         true
     }
 }
@@ -654,7 +691,60 @@ mod tests {
         let applied = t.apply(&txn(3, TxnBody::CloseSession { ephemerals: vec![] }));
         assert!(t.get("/e").is_none());
         assert!(t.session(5).is_none());
-        assert_eq!(applied.changes, vec![Change::Deleted("/e".into())]);
+        let deleted: Vec<(ChangeKind, &str)> = applied
+            .changes
+            .iter()
+            .map(|c| (c.kind, c.path.as_str()))
+            .collect();
+        assert_eq!(deleted, [(ChangeKind::Deleted, "/e")]);
+    }
+
+    /// Each change of a multi carries the ACLs of its own step, so its events
+    /// are judged by them (ZOOKEEPER-4799), not by what the multi left behind.
+    #[test]
+    fn changes_carry_the_acls_of_their_step() {
+        let mut t = DataTree::new();
+        let closed = vec![Acl {
+            perms: perms::ALL,
+            id: Id::new("ip", "10.0.0.0/8"),
+        }];
+        t.apply(&txn(
+            1,
+            TxnBody::Create(CreateTxn {
+                path: "/x".into(),
+                data: None,
+                acl: closed.clone(),
+                owner: 0,
+            }),
+        ));
+        let applied = t.apply(&txn(
+            2,
+            TxnBody::Multi(vec![
+                TxnBody::SetData {
+                    path: "/x".into(),
+                    data: None,
+                    version: 1,
+                },
+                TxnBody::Delete { path: "/x".into() },
+                create("/x", 0),
+            ]),
+        ));
+        let closed = Arc::new(closed);
+        let open = Arc::new(Acl::world_all());
+        let change = |kind, acl: &Arc<Vec<Acl>>, parent_acl: Option<&Arc<Vec<Acl>>>| Change {
+            kind,
+            path: "/x".into(),
+            acl: acl.clone(),
+            parent_acl: parent_acl.cloned(),
+        };
+        assert_eq!(
+            applied.changes,
+            [
+                change(ChangeKind::DataChanged, &closed, None),
+                change(ChangeKind::Deleted, &closed, Some(&open)),
+                change(ChangeKind::Created, &open, Some(&open)),
+            ]
+        );
     }
 
     #[test]

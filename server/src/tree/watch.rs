@@ -2,9 +2,10 @@
 //! path, in which mode, and which events a change fires.
 
 use super::path;
-use super::Change;
-use crate::proto::EventType;
+use super::{Change, ChangeKind};
+use crate::proto::{Acl, EventType};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A client connection, as the registry knows it.
 pub type ConnId = u64;
@@ -20,12 +21,17 @@ pub enum Table {
     Child,
 }
 
-/// An event to deliver to one connection.
+/// An event to deliver to one connection, if the ACL lets it READ.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub conn: ConnId,
     pub event: EventType,
     pub path: String,
+    /// The ACL that decides whether the connection may hear of this event: the
+    /// changed node's, or for NodeChildrenChanged its parent's, at the time of
+    /// the change. `None` (no ACL known) lets everyone hear, as ZooKeeper does
+    /// for an event without an ACL.
+    pub acl: Option<Arc<Vec<Acl>>>,
 }
 
 #[derive(Debug, Default)]
@@ -163,6 +169,7 @@ impl WatchRegistry {
         t: Table,
         p: &str,
         event: EventType,
+        acl: Option<&Arc<Vec<Acl>>>,
         suppress: &HashSet<ConnId>,
         out: &mut Vec<Event>,
     ) -> HashSet<ConnId> {
@@ -201,6 +208,7 @@ impl WatchRegistry {
             conn,
             event,
             path: p.to_string(),
+            acl: acl.cloned(),
         }));
         fired
     }
@@ -208,34 +216,33 @@ impl WatchRegistry {
     /// The events one change fires, in ZooKeeper's order.
     pub fn trigger(&mut self, change: &Change, out: &mut Vec<Event>) {
         let none = HashSet::new();
-        match change {
-            Change::Created(p) => {
-                self.trigger_table(Table::Data, p, EventType::NodeCreated, &none, out);
-                if let Some(parent) = path::parent_of(p) {
-                    self.trigger_table(
-                        Table::Child,
-                        parent,
-                        EventType::NodeChildrenChanged,
-                        &none,
-                        out,
-                    );
-                }
+        let p = change.path.as_str();
+        let acl = Some(&change.acl);
+        let children_changed = |reg: &mut Self, out: &mut Vec<Event>| {
+            if let Some(parent) = path::parent_of(p) {
+                reg.trigger_table(
+                    Table::Child,
+                    parent,
+                    EventType::NodeChildrenChanged,
+                    change.parent_acl.as_ref(),
+                    &none,
+                    out,
+                );
             }
-            Change::Deleted(p) => {
-                let fired = self.trigger_table(Table::Data, p, EventType::NodeDeleted, &none, out);
-                self.trigger_table(Table::Child, p, EventType::NodeDeleted, &fired, out);
-                if let Some(parent) = path::parent_of(p) {
-                    self.trigger_table(
-                        Table::Child,
-                        parent,
-                        EventType::NodeChildrenChanged,
-                        &none,
-                        out,
-                    );
-                }
+        };
+        match change.kind {
+            ChangeKind::Created => {
+                self.trigger_table(Table::Data, p, EventType::NodeCreated, acl, &none, out);
+                children_changed(self, out);
             }
-            Change::DataChanged(p) => {
-                self.trigger_table(Table::Data, p, EventType::NodeDataChanged, &none, out);
+            ChangeKind::Deleted => {
+                let fired =
+                    self.trigger_table(Table::Data, p, EventType::NodeDeleted, acl, &none, out);
+                self.trigger_table(Table::Child, p, EventType::NodeDeleted, acl, &fired, out);
+                children_changed(self, out);
+            }
+            ChangeKind::DataChanged => {
+                self.trigger_table(Table::Data, p, EventType::NodeDataChanged, acl, &none, out);
             }
         }
     }
@@ -280,6 +287,15 @@ impl WatchRegistry {
 mod tests {
     use super::*;
 
+    fn change(kind: ChangeKind, p: &str) -> Change {
+        Change {
+            kind,
+            path: p.into(),
+            acl: Arc::new(Acl::world_all()),
+            parent_acl: None,
+        }
+    }
+
     fn fire(reg: &mut WatchRegistry, change: Change) -> Vec<(ConnId, EventType, String)> {
         let mut out = Vec::new();
         reg.trigger(&change, &mut out);
@@ -293,10 +309,10 @@ mod tests {
         reg.add_standard(Table::Data, "/a", 1);
         assert_eq!(reg.count(), 1);
         assert_eq!(
-            fire(&mut reg, Change::DataChanged("/a".into())),
+            fire(&mut reg, change(ChangeKind::DataChanged, "/a")),
             vec![(1, EventType::NodeDataChanged, "/a".into())]
         );
-        assert!(fire(&mut reg, Change::DataChanged("/a".into())).is_empty());
+        assert!(fire(&mut reg, change(ChangeKind::DataChanged, "/a")).is_empty());
         assert_eq!(reg.count(), 0);
     }
 
@@ -308,7 +324,7 @@ mod tests {
         reg.add_standard(Table::Child, "/a/b", 2);
         reg.add_standard(Table::Child, "/a", 3);
         assert_eq!(
-            fire(&mut reg, Change::Deleted("/a/b".into())),
+            fire(&mut reg, change(ChangeKind::Deleted, "/a/b")),
             vec![
                 (1, EventType::NodeDeleted, "/a/b".into()),
                 (2, EventType::NodeDeleted, "/a/b".into()),
@@ -327,11 +343,11 @@ mod tests {
         let mut reg = WatchRegistry::default();
         reg.add_persistent("/a", 7, true);
         assert_eq!(
-            fire(&mut reg, Change::Created("/a/b/c".into())),
+            fire(&mut reg, change(ChangeKind::Created, "/a/b/c")),
             vec![(7, EventType::NodeCreated, "/a/b/c".into())]
         );
         assert_eq!(
-            fire(&mut reg, Change::DataChanged("/a".into())),
+            fire(&mut reg, change(ChangeKind::DataChanged, "/a")),
             vec![(7, EventType::NodeDataChanged, "/a".into())]
         );
         assert_eq!(reg.count(), 1);
@@ -342,7 +358,46 @@ mod tests {
             true
         ));
         assert_eq!(reg.count(), 0);
-        assert!(fire(&mut reg, Change::Created("/a/x".into())).is_empty());
+        assert!(fire(&mut reg, change(ChangeKind::Created, "/a/x")).is_empty());
+    }
+
+    /// A node's own events carry its ACL, the parent's NodeChildrenChanged the
+    /// parent's: what decides who may hear of each (ZOOKEEPER-4799).
+    #[test]
+    fn events_carry_the_acl_that_decides_who_hears_them() {
+        let mut reg = WatchRegistry::default();
+        reg.add_standard(Table::Data, "/p/c", 1);
+        reg.add_standard(Table::Child, "/p", 2);
+        let node_acl = Arc::new(vec![Acl {
+            perms: crate::proto::perms::READ,
+            id: crate::proto::Id::new("ip", "10.0.0.0/8"),
+        }]);
+        let parent_acl = Arc::new(Acl::world_all());
+        let created = Change {
+            kind: ChangeKind::Created,
+            path: "/p/c".into(),
+            acl: node_acl.clone(),
+            parent_acl: Some(parent_acl.clone()),
+        };
+        let mut out = Vec::new();
+        reg.trigger(&created, &mut out);
+        assert_eq!(
+            out,
+            [
+                Event {
+                    conn: 1,
+                    event: EventType::NodeCreated,
+                    path: "/p/c".into(),
+                    acl: Some(node_acl),
+                },
+                Event {
+                    conn: 2,
+                    event: EventType::NodeChildrenChanged,
+                    path: "/p".into(),
+                    acl: Some(parent_acl),
+                },
+            ]
+        );
     }
 
     #[test]
@@ -350,11 +405,11 @@ mod tests {
         let mut reg = WatchRegistry::default();
         reg.add_persistent("/p", 4, false);
         assert_eq!(
-            fire(&mut reg, Change::Created("/p/c".into())),
+            fire(&mut reg, change(ChangeKind::Created, "/p/c")),
             vec![(4, EventType::NodeChildrenChanged, "/p".into())]
         );
         assert_eq!(
-            fire(&mut reg, Change::Created("/p/c".into())).len(),
+            fire(&mut reg, change(ChangeKind::Created, "/p/c")).len(),
             1,
             "still registered"
         );
