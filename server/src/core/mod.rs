@@ -178,6 +178,7 @@ pub struct Core {
     started: Instant,
     last_sweep: Instant,
     delta: StateDeltaBuilder,
+    last_state_flush: Instant,
     applied_since_trim: u64,
     metrics: Arc<Metrics>,
     observed: observe::Observed,
@@ -195,6 +196,16 @@ struct StateDeltaBuilder {
     paths: BTreeSet<String>,
     sessions: BTreeSet<i64>,
 }
+
+/// The applied state is written to storage once this many keys changed, or
+/// [`STATE_FLUSH_INTERVAL`] after the last write, not with every commit: the
+/// log is the durable record (a restart replays it past the stored state), and
+/// a key written often (a parent's child count, a hot counter) is written once
+/// per flush instead of once per Txn. Bounds the memory the dirty set holds.
+const STATE_FLUSH_KEYS: usize = 8192;
+/// Bounds how much of the log a restart replays (and how stale a SNAP source
+/// could be; SNAP flushes first anyway).
+const STATE_FLUSH_INTERVAL: Duration = Duration::from_millis(1000);
 
 /// How many applied Txns between log trims. The stored log keeps what ZAB keeps
 /// in memory for DIFF (`commitLogCount` entries), so a restart finds it again.
@@ -257,6 +268,7 @@ impl Core {
             started: now,
             last_sweep: now,
             delta: StateDeltaBuilder::default(),
+            last_state_flush: Instant::now(),
             applied_since_trim: 0,
             metrics,
             observed: observe::Observed::new(),
@@ -332,6 +344,8 @@ impl Core {
                     for c in self.conns.values_mut() {
                         c.close();
                     }
+                    // A clean stop leaves nothing to replay.
+                    self.flush_state();
                     return Ok(());
                 }
             }
@@ -824,7 +838,18 @@ impl Core {
         }
     }
 
+    /// Writes the applied state when enough changed or enough time passed
+    /// (see [`STATE_FLUSH_KEYS`]).
+    fn flush_state_if_due(&mut self) {
+        let dirty = self.delta.paths.len() + self.delta.sessions.len();
+        if dirty >= STATE_FLUSH_KEYS || self.last_state_flush.elapsed() >= STATE_FLUSH_INTERVAL {
+            self.flush_state();
+        }
+    }
+
+    /// Writes every changed key's current value and the applied zxid in one batch.
     fn flush_state(&mut self) {
+        self.last_state_flush = Instant::now();
         if self.delta.paths.is_empty() && self.delta.sessions.is_empty() {
             return;
         }

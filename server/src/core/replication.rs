@@ -401,7 +401,8 @@ impl Core {
         self.run_zab_actions();
     }
 
-    /// Carries out everything ZAB asked for, in order, then writes the applied state.
+    /// Carries out everything ZAB asked for, in order, then writes the applied
+    /// state if it is due.
     pub(super) fn run_zab_actions(&mut self) {
         loop {
             let actions = self.repl.zab.take_actions();
@@ -412,7 +413,7 @@ impl Core {
                 self.carry_out(action);
             }
         }
-        self.flush_state();
+        self.flush_state_if_due();
         self.observe_zab();
     }
 
