@@ -270,6 +270,7 @@ impl Core {
                 }
                 self.zab_step(zab::Event::PeerLost(peer));
             }
+            LinkEvent::Up { peer } => self.zab_step(zab::Event::PeerUp(peer)),
         }
     }
 

@@ -52,6 +52,8 @@ pub enum LinkEvent {
     Frame { from: u64, payload: Bytes },
     /// A connection to or from `peer` broke, or payloads to it were dropped.
     Lost { peer: u64 },
+    /// The link to `peer` is up: payloads sent from now on reach it.
+    Up { peer: u64 },
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -83,6 +85,7 @@ pub struct QuorumNet {
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
     tls: Option<QuorumTls>,
+    registry: Arc<Registry>,
 }
 
 /// The member ids an inbound connection may say it is.
@@ -113,11 +116,12 @@ impl QuorumNet {
             peers.keys().copied().filter(|p| *p != my_id).collect(),
         ));
         let mut tasks = JoinSet::new();
+        let registry = Arc::new(Registry::new(events.clone()));
         tasks.spawn(accept_loop(
             listener,
             known.clone(),
             max_frame,
-            Arc::new(Registry::new(events.clone())),
+            registry.clone(),
             stop_rx,
             tls.clone(),
         ));
@@ -132,6 +136,7 @@ impl QuorumNet {
             stop,
             tasks,
             tls,
+            registry,
         };
         net.set_peers(peers);
         Ok(net)
@@ -161,6 +166,8 @@ impl QuorumNet {
             self.addrs.insert(peer, addr);
             let (tx, rx) = mpsc::unbounded_channel();
             self.queues.insert(peer, tx);
+            let redial = Arc::new(Notify::new());
+            self.registry.lock_redial().insert(peer, redial.clone());
             let link = Outbound {
                 my_id: self.my_id,
                 peer,
@@ -169,6 +176,7 @@ impl QuorumNet {
                 rx,
                 events: self.events.clone(),
                 tls: self.tls.clone(),
+                redial,
             };
             self.tasks
                 .spawn(until_stopped(self.stop.subscribe(), link.run()));
@@ -405,6 +413,8 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
 struct Registry {
     events: mpsc::UnboundedSender<LinkEvent>,
     current: Mutex<HashMap<u64, (u64, Arc<Notify>)>>,
+    /// Wakes the outbound link to a peer out of its back-off.
+    redial: Mutex<HashMap<u64, Arc<Notify>>>,
 }
 
 impl Registry {
@@ -412,6 +422,7 @@ impl Registry {
         Registry {
             events,
             current: Mutex::new(HashMap::new()),
+            redial: Mutex::new(HashMap::new()),
         }
     }
 
@@ -419,8 +430,18 @@ impl Registry {
         self.current.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn lock_redial(&self) -> MutexGuard<'_, HashMap<u64, Arc<Notify>>> {
+        self.redial.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Makes `conn` the peer's inbound connection, ending the one it replaces.
+    /// The peer is evidently listening now: the link to it is dialled at once
+    /// rather than after the rest of its back-off (members that start a few
+    /// hundred milliseconds apart would otherwise wait up to the back-off).
     fn register(&self, peer: u64, conn: u64, kill: Arc<Notify>) {
+        if let Some(redial) = self.lock_redial().get(&peer) {
+            redial.notify_one();
+        }
         let mut current = self.lock();
         if let Some((old, old_kill)) = current.insert(peer, (conn, kill)) {
             tracing::info!(
@@ -575,6 +596,8 @@ struct Outbound {
     rx: mpsc::UnboundedReceiver<Outgoing>,
     events: mpsc::UnboundedSender<LinkEvent>,
     tls: Option<QuorumTls>,
+    /// Notified when the peer connects to us: it listens, dial it now.
+    redial: Arc<Notify>,
 }
 
 /// A dialled connection, plain or TLS.
@@ -651,6 +674,7 @@ impl Outbound {
                         self.lost();
                         dropped = false;
                     }
+                    let _ = self.events.send(LinkEvent::Up { peer });
                     let up_since = Instant::now();
                     let ended = match stream {
                         LinkStream::Plain(stream) => {
@@ -696,6 +720,7 @@ impl Outbound {
             loop {
                 tokio::select! {
                     _ = sleep_until(deadline) => break,
+                    _ = self.redial.notified() => break,
                     m = self.rx.recv() => match m {
                         Some(_) => dropped = true,
                         None => return,
@@ -813,11 +838,17 @@ mod tests {
         Node { id, net, rx }
     }
 
+    /// The next frame or loss (links coming up are skipped).
     async fn next_event(rx: &mut UnboundedReceiver<LinkEvent>) -> LinkEvent {
-        timeout(GUARD, rx.recv())
-            .await
-            .expect("no event in time")
-            .expect("event channel closed")
+        loop {
+            let event = timeout(GUARD, rx.recv())
+                .await
+                .expect("no event in time")
+                .expect("event channel closed");
+            if !matches!(event, LinkEvent::Up { .. }) {
+                return event;
+            }
+        }
     }
 
     /// Probes from `a` to `b` until one arrives: the link `a -> b` is up.
@@ -858,7 +889,7 @@ mod tests {
                     .push(payload),
                 // Probes, and losses from before the links came up (start-up races):
                 // a loss afterwards would show as missing frames below.
-                LinkEvent::Frame { .. } | LinkEvent::Lost { .. } => {}
+                LinkEvent::Frame { .. } | LinkEvent::Lost { .. } | LinkEvent::Up { .. } => {}
             }
         }
         got
@@ -1107,6 +1138,16 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_outbound_link_coming_up_is_reported() {
+        let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addrs = BTreeMap::from([(1, free_addr()), (2, peer.local_addr().unwrap())]);
+        let mut n = node(1, &addrs, 1024).await;
+        let (_s, _) = timeout(GUARD, peer.accept()).await.unwrap().unwrap();
+        let event = timeout(GUARD, n.rx.recv()).await.expect("an event in time");
+        assert_eq!(event, Some(LinkEvent::Up { peer: 2 }));
+    }
+
+    #[tokio::test]
     async fn outbound_frames_flow_in_order_and_a_broken_link_is_lost_once() {
         let peer = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addrs = BTreeMap::from([(1, free_addr()), (2, peer.local_addr().unwrap())]);
@@ -1129,6 +1170,11 @@ mod tests {
         assert_eq!(parse_hello(&read_raw_frame(&mut s, 0).await), Some(1));
         n.net.send(2, Bytes::from_static(b"d"));
         assert_eq!(&read_raw_frame(&mut s, 1).await[..], b"d");
+        assert_eq!(
+            n.rx.try_recv().ok(),
+            Some(LinkEvent::Up { peer: 2 }),
+            "the new connection is up"
+        );
         assert!(n.rx.try_recv().is_err(), "one Lost per broken connection");
 
         // A payload over max_frame is never sent: the link breaks and is reported.

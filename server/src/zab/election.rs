@@ -59,22 +59,34 @@ impl Zab {
         self.broadcast_vote();
     }
 
-    fn broadcast_vote(&mut self) {
+    /// The notification a looking member sends; None when it is not looking.
+    fn looking_notification(&self) -> Option<Msg> {
         let vote = match &self.phase {
             Phase::Looking(e) => e.vote.unwrap_or_else(|| self.self_vote()),
-            _ => return,
+            _ => return None,
+        };
+        Some(Msg::Notification {
+            vote,
+            round: self.round,
+            state: PeerState::Looking,
+            config: self.config_view(),
+        })
+    }
+
+    fn broadcast_vote(&mut self) {
+        let Some(notification) = self.looking_notification() else {
+            return;
         };
         let peers: Vec<PeerId> = self.cfg.peers().collect();
         for p in peers {
-            self.send(
-                p,
-                Msg::Notification {
-                    vote,
-                    round: self.round,
-                    state: PeerState::Looking,
-                    config: self.config_view(),
-                },
-            );
+            self.send(p, notification.clone());
+        }
+    }
+
+    /// Sends the current vote to one peer again (its link just came up).
+    pub(super) fn resend_vote(&mut self, peer: PeerId) {
+        if let Some(notification) = self.looking_notification() {
+            self.send(peer, notification);
         }
     }
 
@@ -253,5 +265,85 @@ impl Zab {
             e.last_broadcast = self.now;
             self.broadcast_vote();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Action, Event, Msg, PeerState, Recovered, Vote, Zab, ZabConfig};
+    use std::collections::BTreeSet;
+
+    fn looking_member() -> Zab {
+        let cfg = ZabConfig {
+            id: 1,
+            voters: [1, 2, 3].into(),
+            observers: BTreeSet::new(),
+            sync_limit_ticks: 10,
+            init_limit_ticks: 25,
+            finalize_ticks: 2,
+            rebroadcast_ticks: 5,
+            ping_ticks: 2,
+            window: 100,
+            window_bytes: usize::MAX,
+            force_snap: false,
+            version: 0,
+        };
+        let mut zab = Zab::new(cfg, Recovered::default());
+        zab.take_actions();
+        zab
+    }
+
+    /// The peers a looking notification went to.
+    fn votes_sent(actions: &[Action]) -> Vec<u64> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Send(
+                    to,
+                    Msg::Notification {
+                        state: PeerState::Looking,
+                        ..
+                    },
+                ) => Some(*to),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn vote_for_three(zab: &mut Zab, from: u64) {
+        let vote = Vote {
+            leader: 3,
+            zxid: 0,
+            epoch: 0,
+        };
+        zab.step(Event::Message(
+            from,
+            Msg::Notification {
+                vote,
+                round: 1,
+                state: PeerState::Looking,
+                config: Default::default(),
+            },
+        ));
+    }
+
+    /// A member that starts first sends its vote into links that are not up
+    /// yet; it resends it as each comes up instead of at the next rebroadcast.
+    #[test]
+    fn a_looking_member_resends_its_vote_when_a_link_comes_up() {
+        let mut zab = looking_member();
+        zab.step(Event::PeerUp(3));
+        assert_eq!(votes_sent(&zab.take_actions()), vec![3]);
+
+        // Once it follows, a link coming up carries no looking vote.
+        vote_for_three(&mut zab, 2);
+        vote_for_three(&mut zab, 3);
+        for _ in 0..5 {
+            zab.step(Event::Tick);
+        }
+        zab.take_actions();
+        assert_eq!(zab.leader(), Some(3), "follows member 3");
+        zab.step(Event::PeerUp(2));
+        assert_eq!(votes_sent(&zab.take_actions()), Vec::<u64>::new());
     }
 }

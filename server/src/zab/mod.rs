@@ -142,6 +142,9 @@ pub enum Event {
     Tick,
     Persisted(i64),
     PeerLost(PeerId),
+    /// A link to the peer came up: what was sent to it before may never have
+    /// arrived (a member still starting drops it).
+    PeerUp(PeerId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +282,13 @@ impl Zab {
                     Phase::Looking(_) => {}
                     Phase::Following(_) => self.follower_persisted(),
                     Phase::Leading(_) => self.leader_try_commit(),
+                }
+            }
+            // A looking member's vote went nowhere while the link was down;
+            // without this the peer hears it at the next rebroadcast (500 ms).
+            Event::PeerUp(peer) => {
+                if let Phase::Looking(_) = self.phase {
+                    self.resend_vote(peer);
                 }
             }
             Event::PeerLost(peer) => match self.phase {
