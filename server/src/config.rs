@@ -53,6 +53,10 @@ pub struct Config {
     /// Threads serving connections (`rookery.workerThreads`); unset: one per
     /// two cores, at least one (see `worker_threads()`).
     pub worker_threads: Option<usize>,
+    /// How long a client connection that comes while no leader is
+    /// established waits for one before it is closed
+    /// (`rookery.electionHoldMs`; 0 closes it at once, as ZooKeeper does).
+    pub election_hold_ms: u64,
     pub min_session_timeout_ms: u32,
     pub max_session_timeout_ms: u32,
     pub servers: Vec<ServerSpec>,
@@ -176,6 +180,7 @@ impl Config {
             ssl_client_auth: "need".to_string(),
             max_client_cnxns: 60,
             worker_threads: None,
+            election_hold_ms: 1000,
             min_session_timeout_ms: 0,
             max_session_timeout_ms: 0,
             servers: Vec::new(),
@@ -390,6 +395,7 @@ impl Config {
                     }
                 },
                 "maxClientCnxns" => cfg.max_client_cnxns = num("a count")? as u32,
+                "rookery.electionHoldMs" => cfg.election_hold_ms = num("milliseconds")?,
                 "rookery.workerThreads" => {
                     cfg.worker_threads = Some((num("a number of threads")? as usize).max(1))
                 }

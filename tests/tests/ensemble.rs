@@ -611,3 +611,45 @@ fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
     }
     ensemble.members[next].restart_unready();
 }
+
+/// A client that connects while its member has no leader (cut off, electing)
+/// is answered on that same connection once the member follows again, instead
+/// of being closed and left to back off (`rookery.electionHoldMs`; ZooKeeper
+/// closes it). Without a leader in that time the connection is closed.
+#[test]
+fn a_client_connecting_during_an_election_is_answered_once_there_is_a_leader() {
+    use rookery_tests::proxy::Direction;
+    use rookery_tests::wire;
+    let ensemble =
+        Ensemble::start_proxied_with(3, vec![("rookery.electionHoldMs".into(), "20000".into())]);
+    let leader = wait_leader(&ensemble, None);
+    let cut = (leader + 1) % 3;
+    for p in ensemble.links_of(cut) {
+        p.blackhole(Direction::Both);
+    }
+    let deadline = std::time::Instant::now() + GUARD;
+    while ensemble.mode(cut).as_deref() == Some("follower") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cut-off member kept following"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let addr = ensemble.members[cut].addr();
+    let waiting = std::thread::spawn(move || wire::handshake(addr));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!waiting.is_finished(), "answered or closed with no leader");
+    for p in ensemble.links_of(cut) {
+        p.heal();
+    }
+    let (_stream, hello) = waiting
+        .join()
+        .expect("handshake thread")
+        .expect("a ConnectResponse on the held connection");
+    assert!(
+        hello.timeout > 0 && hello.session_id != 0,
+        "a session: {hello:?}"
+    );
+    assert_eq!(ensemble.mode(cut).as_deref(), Some("follower"));
+}

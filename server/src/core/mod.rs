@@ -188,6 +188,9 @@ pub struct Core {
     membership: crate::membership::Membership,
     /// On the leader: the zxid of a reconfig proposed and not applied yet.
     pending_reconfig: Option<i64>,
+    /// Connections opened while no leader is established, and their
+    /// ConnectRequest once it comes: answered when the member serves again.
+    held: HashMap<ConnId, HeldConnect>,
 }
 
 /// Accumulates the touched keys of a group of applied Txns into one state write.
@@ -206,6 +209,17 @@ const STATE_FLUSH_KEYS: usize = 8192;
 /// Bounds how much of the log a restart replays (and how stale a SNAP source
 /// could be; SNAP flushes first anyway).
 const STATE_FLUSH_INTERVAL: Duration = Duration::from_millis(1000);
+
+/// A client connection that came during an election. ZooKeeper closes it at
+/// once, and clients then back off for a whole pass over their members (300
+/// ms and more for three); an election here takes tens of milliseconds once a
+/// member is lost, so the connection waits for it (`rookery.electionHoldMs`,
+/// 1 s by default: a member cut off for longer lets its clients go well
+/// before their connect timeout).
+struct HeldConnect {
+    since: Instant,
+    request: Option<ConnectRequest>,
+}
 
 /// How many applied Txns between log trims. The stored log keeps what ZAB keeps
 /// in memory for DIFF (`commitLogCount` entries), so a restart finds it again.
@@ -276,6 +290,7 @@ impl Core {
             read_only: local::ReadOnlyMode::default(),
             membership,
             pending_reconfig: None,
+            held: HashMap::new(),
             cfg,
         };
         core.show_membership();
@@ -355,7 +370,7 @@ impl Core {
     fn handle(&mut self, msg: CoreMsg) {
         match msg {
             CoreMsg::Open { conn, peer, out } => self.open(conn, peer, out),
-            CoreMsg::Connect { conn, req } => self.connect(conn, req),
+            CoreMsg::Connect { conn, req } => self.connect_or_hold(conn, req),
             CoreMsg::Request {
                 conn,
                 xid,
@@ -444,7 +459,7 @@ impl Core {
             // skipACL: every connection passes every check, as the super user does.
             ids.push(Id::new("super", ""));
         }
-        let mut c = Conn {
+        let c = Conn {
             addr,
             out,
             session: None,
@@ -464,16 +479,78 @@ impl Core {
             last_zxid: 0,
         };
         self.metrics.connection_request_count.inc();
-        if !self.repl.zab.is_serving() && !self.read_only.active {
-            tracing::debug!(%addr, "not serving yet: closing a client connection");
-            self.metrics.connection_rejected.inc();
-            c.close();
-            return;
+        if !self.serves_clients() {
+            if self.cfg.election_hold_ms == 0 {
+                tracing::debug!(%addr, "not serving: closing a client connection");
+                self.metrics.connection_rejected.inc();
+                let mut c = c;
+                c.close();
+                return;
+            }
+            tracing::debug!(%addr, "no leader yet: holding a client connection");
+            self.held.insert(
+                conn,
+                HeldConnect {
+                    since: Instant::now(),
+                    request: None,
+                },
+            );
         }
         self.conns.insert(conn, c);
     }
 
+    /// Whether client requests are answered now (a leader is established, or
+    /// the member serves read-only).
+    fn serves_clients(&self) -> bool {
+        self.repl.zab.is_serving() || self.read_only.active
+    }
+
+    /// A ConnectRequest: answered now, or kept with its held connection.
+    fn connect_or_hold(&mut self, conn: ConnId, req: ConnectRequest) {
+        let serving = self.serves_clients();
+        if let Some(held) = self.held.get_mut(&conn) {
+            if !serving {
+                held.request = Some(req);
+                return;
+            }
+            self.held.remove(&conn);
+        }
+        self.connect(conn, req);
+    }
+
+    /// Answers the held connections once the member serves; while it does
+    /// not, closes those that waited `rookery.electionHoldMs`.
+    fn settle_held_connects(&mut self) {
+        if self.held.is_empty() {
+            return;
+        }
+        if self.serves_clients() {
+            for (conn, held) in std::mem::take(&mut self.held) {
+                if let Some(req) = held.request {
+                    self.connect(conn, req);
+                }
+            }
+            return;
+        }
+        let hold = Duration::from_millis(self.cfg.election_hold_ms);
+        let expired: Vec<ConnId> = self
+            .held
+            .iter()
+            .filter(|(_, h)| h.since.elapsed() >= hold)
+            .map(|(conn, _)| *conn)
+            .collect();
+        for conn in expired {
+            self.held.remove(&conn);
+            tracing::debug!("no leader in time: closing a held client connection");
+            self.metrics.connection_rejected.inc();
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.close();
+            }
+        }
+    }
+
     fn closed(&mut self, conn: ConnId) {
+        self.held.remove(&conn);
         if let Some(c) = self.conns.remove(&conn) {
             if let Some(s) = c.session {
                 if self.session_conn.get(&s) == Some(&conn) {
@@ -886,6 +963,7 @@ impl Core {
 
     fn on_tick(&mut self) {
         self.update_read_only();
+        self.settle_held_connects();
         self.expire_local_sessions();
         if !self.repl.leads() {
             self.report_touches();

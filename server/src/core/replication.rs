@@ -94,6 +94,9 @@ pub fn zab_config(cfg: &Config) -> ZabConfig {
         observers,
         sync_limit_ticks: ticks(cfg.sync_limit),
         init_limit_ticks: ticks(cfg.init_limit),
+        // One tick was tried: members starting a moment apart then split (one
+        // decided on itself before a better vote came, and sat leading nobody
+        // for initLimit), so two, like ZooKeeper's 200 ms.
         finalize_ticks: 2,
         rebroadcast_ticks: 5,
         ping_ticks: (cfg.tick_time_ms as u64 / 2 / TICK_MS).max(1),
@@ -415,6 +418,7 @@ impl Core {
         }
         self.flush_state_if_due();
         self.observe_zab();
+        self.settle_held_connects();
     }
 
     pub(super) fn barrier(&mut self, what: &str, op: crate::storage::writer::BarrierOp) {
