@@ -1,8 +1,8 @@
 //! Election messages a member may receive from a peer, however odd (found by
 //! the `election_message` fuzz target): none may panic the core or make it
-//! follow a stranger.
+//! follow a stranger. Also what a looking member does when a link comes up.
 
-use rookery_server::zab::{Event, Msg, PeerState, Recovered, Vote, Zab, ZabConfig};
+use rookery_server::zab::{Action, Event, Msg, PeerState, Recovered, Vote, Zab, ZabConfig};
 use std::collections::BTreeSet;
 
 fn member_one() -> Zab {
@@ -82,4 +82,41 @@ fn a_round_at_the_end_of_the_counter_wraps() {
     zab.take_actions();
     zab.step(Event::Tick);
     zab.take_actions();
+}
+
+/// The peers a looking notification went to.
+fn votes_sent(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(
+                to,
+                Msg::Notification {
+                    state: PeerState::Looking,
+                    ..
+                },
+            ) => Some(*to),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A member that starts first sends its vote into links that are not up yet;
+/// it resends it as each comes up instead of at the next rebroadcast (500 ms).
+#[test]
+fn a_looking_member_resends_its_vote_when_a_link_comes_up() {
+    let mut zab = member_one();
+    zab.step(Event::PeerUp(3));
+    assert_eq!(votes_sent(&zab.take_actions()), vec![3]);
+
+    // Once it follows, a link coming up carries no looking vote.
+    vote_from(&mut zab, 2, 3, 0, 1);
+    vote_from(&mut zab, 3, 3, 0, 1);
+    for _ in 0..5 {
+        zab.step(Event::Tick);
+    }
+    zab.take_actions();
+    assert_eq!(zab.leader(), Some(3), "follows member 3");
+    zab.step(Event::PeerUp(2));
+    assert_eq!(votes_sent(&zab.take_actions()), Vec::<u64>::new());
 }

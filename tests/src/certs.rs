@@ -93,3 +93,23 @@ pub fn start_tls_member(dir: &Path, ca: &Ca, more: Vec<(String, String)>) -> (Me
     });
     (member, secure)
 }
+
+/// `--tls-ca ... --tls-cert ... --tls-key ...` for `rookery tui` and `rookery
+/// bench`: a client certificate for `CN=<name>` from `ca`, written to `dir`
+/// beside the `ca.pem` that [`start_tls_member`] wrote there.
+pub fn client_tls_args(dir: &Path, ca: &Ca, name: &str) -> Vec<String> {
+    let (cert, key) = ca.issue_to(Some(name), &["client"], false);
+    let cert_pem = dir.join(format!("{name}.pem"));
+    let key_pem = dir.join(format!("{name}.key"));
+    std::fs::write(&cert_pem, cert).expect("write the client certificate");
+    std::fs::write(&key_pem, key).expect("write the client key");
+    let path = |p: &Path| p.display().to_string();
+    vec![
+        "--tls-ca".into(),
+        path(&dir.join("ca.pem")),
+        "--tls-cert".into(),
+        path(&cert_pem),
+        "--tls-key".into(),
+        path(&key_pem),
+    ]
+}

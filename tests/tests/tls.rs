@@ -4,7 +4,7 @@
 //! certificate, with an expired one, or with one from another CA is refused;
 //! the plain client port keeps serving beside it.
 
-use rookery_tests::certs::{start_tls_member, Ca};
+use rookery_tests::certs::{client_tls_args, start_tls_member, Ca};
 use rookery_tests::wire::{self, Reader, Writer};
 use rookery_tests::{four_letter, Member};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -278,23 +278,11 @@ fn rookery_bench_runs_over_tls() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = Ca::new("rookery test CA");
     let (member, secure) = start_tls_member(dir.path(), &ca, Vec::new());
-    let (cert, key) = ca.issue_to(Some("bench"), &["client"], false);
-    let cert_pem = dir.path().join("bench.pem");
-    let key_pem = dir.path().join("bench.key");
-    std::fs::write(&cert_pem, cert).expect("write the client certificate");
-    std::fs::write(&key_pem, key).expect("write the client key");
-    let ca_pem = dir.path().join("ca.pem");
-
     let out = std::process::Command::new(rookery_tests::rookery_bin())
         .args(["bench", "--connect", &format!("127.0.0.1:{secure}")])
         .args(["--workload", "create", "--sessions", "2", "--duration", "1"])
         .args(["--warmup", "0.2", "--json"])
-        .arg("--tls-ca")
-        .arg(&ca_pem)
-        .arg("--tls-cert")
-        .arg(&cert_pem)
-        .arg("--tls-key")
-        .arg(&key_pem)
+        .args(client_tls_args(dir.path(), &ca, "bench"))
         .output()
         .expect("run rookery bench");
     assert!(

@@ -406,36 +406,15 @@ fn tui_over_tls() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = rookery_tests::certs::Ca::new("rookery test CA");
     let (member, secure) = rookery_tests::certs::start_tls_member(dir.path(), &ca, Vec::new());
-    let (cert, key) = ca.issue_to(Some("operator"), &["client"], false);
-    let cert_pem = dir.path().join("operator.pem");
-    let key_pem = dir.path().join("operator.key");
-    std::fs::write(&cert_pem, cert).expect("write the client certificate");
-    std::fs::write(&key_pem, key).expect("write the client key");
-    let ca_pem = dir.path().join("ca.pem");
-
     let rt = runtime();
     let client = rt.block_on(connect(&member.connect_string()));
     rt.block_on(create(&client, "/tls-e2e", b"hello over tls"));
 
     let addr = format!("127.0.0.1:{secure}");
-    let path_of = |p: &Path| p.display().to_string();
-    let (ca_arg, cert_arg, key_arg) = (path_of(&ca_pem), path_of(&cert_pem), path_of(&key_pem));
-    let tui = Tmux::start(
-        &rookery_bin(),
-        &[
-            "tui",
-            "--connect",
-            &addr,
-            "--path",
-            "/tls-e2e",
-            "--tls-ca",
-            &ca_arg,
-            "--tls-cert",
-            &cert_arg,
-            "--tls-key",
-            &key_arg,
-        ],
-    );
+    let mut args = vec!["tui", "--connect", &addr, "--path", "/tls-e2e"];
+    let tls = rookery_tests::certs::client_tls_args(dir.path(), &ca, "operator");
+    args.extend(tls.iter().map(String::as_str));
+    let tui = Tmux::start(&rookery_bin(), &args);
     tui.wait_for("the member in the strip, asked over TLS", GUARD, |s| {
         role_of(s, &addr).as_deref() == Some("standalone")
     });
