@@ -792,7 +792,12 @@ impl Core {
                 self.expiry
                     .touch(txn.session_id, *timeout_ms, Instant::now())
             }
-            TxnBody::Reconfig { config } => self.reconfig_applied(config),
+            TxnBody::Reconfig { config } => {
+                self.reconfig_applied(config);
+                // A restart takes its membership from the stored state, not
+                // from the log it replays: store it now, not up to a second later.
+                self.flush_state();
+            }
             _ => {}
         }
         let result = applied
