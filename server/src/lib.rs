@@ -151,12 +151,15 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
         // A clean stop leaves RocksDB nothing to replay from its write-ahead
         // log at the next start (up to the memtables' 48 MiB).
         let flushing = std::time::Instant::now();
-        match tokio::task::spawn_blocking(move || store.flush_memtables()).await {
-            Ok(Ok(())) => tracing::info!(
+        let flushed = tokio::task::spawn_blocking(move || store.flush_memtables())
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        match flushed {
+            Ok(()) => tracing::info!(
                 millis = flushing.elapsed().as_millis() as u64,
                 "memtables flushed"
             ),
-            Ok(Err(e)) => tracing::warn!(error = %e, "flushing the memtables at stop"),
             Err(e) => tracing::warn!(error = %e, "flushing the memtables at stop"),
         }
     }

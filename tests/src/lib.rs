@@ -96,6 +96,32 @@ impl Target {
     }
 }
 
+/// Runs a short `rookery bench --connect <connect> --json` with `args` and
+/// returns its report. Short defaults (4 sessions, 1 s, 0.2 s warm-up, 20
+/// keys) apply unless `args` names the flag. Panics if bench fails.
+pub fn bench_json(connect: &str, args: &[&str]) -> serde_json::Value {
+    let defaults = [
+        ("--sessions", "4"),
+        ("--duration", "1"),
+        ("--warmup", "0.2"),
+        ("--keys", "20"),
+    ];
+    let mut cmd = Command::new(rookery_bin());
+    cmd.args(["bench", "--connect", connect, "--json"]);
+    for (flag, value) in defaults {
+        if !args.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
+    let out = cmd.args(args).output().expect("run rookery bench");
+    assert!(
+        out.status.success(),
+        "rookery bench {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
 /// The rookery binary these tests start.
 pub fn rookery_bin() -> PathBuf {
     if let Some(bin) = std::env::var_os("ROOKERY_BIN") {

@@ -1,30 +1,10 @@
 //! A short run of `rookery bench` against a standalone member (the smoke run of
 //! issue 7; the numbers themselves live in tests/perf, never in assertions).
 
-use rookery_tests::{rookery_bin, Member};
+use rookery_tests::{bench_json, Member};
 
 fn bench(member: &Member, args: &[&str]) -> serde_json::Value {
-    // Short runs; an argument the caller gives wins over these.
-    let defaults = [
-        ("--sessions", "4"),
-        ("--duration", "1"),
-        ("--warmup", "0.2"),
-        ("--keys", "20"),
-    ];
-    let mut cmd = std::process::Command::new(rookery_bin());
-    cmd.args(["bench", "--connect", &member.connect_string(), "--json"]);
-    for (flag, value) in defaults {
-        if !args.contains(&flag) {
-            cmd.args([flag, value]);
-        }
-    }
-    let out = cmd.args(args).output().expect("run rookery bench");
-    assert!(
-        out.status.success(),
-        "rookery bench {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object")
+    bench_json(&member.connect_string(), args)
 }
 
 #[test]

@@ -45,6 +45,15 @@ fn wait_leader(ensemble: &Ensemble, except: Option<usize>) -> usize {
     }
 }
 
+/// Waits until member `index` no longer reports `mode` (`what` says why it must not).
+fn wait_until_not(ensemble: &Ensemble, index: usize, mode: &str, what: &str) {
+    let deadline = std::time::Instant::now() + GUARD;
+    while ensemble.mode(index).as_deref() == Some(mode) {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_members_elect_replicate_and_survive_the_leader() {
     let mut ensemble = Ensemble::start(3);
@@ -412,14 +421,12 @@ async fn an_observer_serves_clients_but_never_makes_a_quorum() {
     for f in &followers {
         ensemble.members[*f].kill9();
     }
-    let deadline = std::time::Instant::now() + GUARD;
-    while ensemble.mode(leader).as_deref() == Some("leader") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "a leader kept serving without a quorum"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_not(
+        &ensemble,
+        leader,
+        "leader",
+        "a leader kept serving without a quorum",
+    );
     assert_ne!(ensemble.mode(3).as_deref(), Some("leader"));
 }
 
@@ -627,14 +634,12 @@ fn a_client_connecting_during_an_election_is_answered_once_there_is_a_leader() {
     for p in ensemble.links_of(cut) {
         p.blackhole(Direction::Both);
     }
-    let deadline = std::time::Instant::now() + GUARD;
-    while ensemble.mode(cut).as_deref() == Some("follower") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the cut-off member kept following"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until_not(
+        &ensemble,
+        cut,
+        "follower",
+        "the cut-off member kept following",
+    );
 
     let addr = ensemble.members[cut].addr();
     let waiting = std::thread::spawn(move || wire::handshake(addr));

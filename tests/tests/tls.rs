@@ -278,19 +278,10 @@ fn rookery_bench_runs_over_tls() {
     let dir = tempfile::tempdir().expect("temp dir");
     let ca = Ca::new("rookery test CA");
     let (member, secure) = start_tls_member(dir.path(), &ca, Vec::new());
-    let out = std::process::Command::new(rookery_tests::rookery_bin())
-        .args(["bench", "--connect", &format!("127.0.0.1:{secure}")])
-        .args(["--workload", "create", "--sessions", "2", "--duration", "1"])
-        .args(["--warmup", "0.2", "--json"])
-        .args(client_tls_args(dir.path(), &ca, "bench"))
-        .output()
-        .expect("run rookery bench");
-    assert!(
-        out.status.success(),
-        "rookery bench over TLS: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let tls = client_tls_args(dir.path(), &ca, "bench");
+    let mut args = vec!["--workload", "create", "--sessions", "2"];
+    args.extend(tls.iter().map(String::as_str));
+    let report = rookery_tests::bench_json(&format!("127.0.0.1:{secure}"), &args);
     let ops = report["ops"].as_u64().unwrap_or(0);
     assert!(ops > 0, "no request answered over TLS: {report}");
     assert_eq!(report["errors"].as_u64(), Some(0), "{report}");

@@ -459,7 +459,7 @@ impl Core {
             // skipACL: every connection passes every check, as the super user does.
             ids.push(Id::new("super", ""));
         }
-        let c = Conn {
+        let mut c = Conn {
             addr,
             out,
             session: None,
@@ -483,7 +483,6 @@ impl Core {
             if self.cfg.election_hold_ms == 0 {
                 tracing::debug!(%addr, "not serving: closing a client connection");
                 self.metrics.connection_rejected.inc();
-                let mut c = c;
                 c.close();
                 return;
             }
