@@ -9,6 +9,11 @@ mod quickstart;
 mod reconfig;
 mod tls_args;
 
+/// mimalloc instead of glibc malloc: requests allocate and free small buffers on
+/// every hop, and glibc's malloc/free were ~8 % of a set run's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "rookery",
