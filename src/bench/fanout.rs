@@ -1,12 +1,15 @@
 //! The watch workload: `--watchers` sessions each hold a data watch on one
 //! node; each round sets the node and times until every watcher has its event
-//! (the fan-out time), then the watchers watch again for the next round.
+//! (the fan-out time), then the watchers watch again for the next round. They
+//! watch again only once the round is over, so what a round times is the
+//! delivery alone, not delivery plus 10,000 getData requests racing it.
 
 use super::requests::Shared;
-use super::{report, seconds, sessions, Args};
+use super::watcher::Watcher;
+use super::{report, seconds, Args, TLS};
 use anyhow::{bail, Context};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use zookeeper_client as zk;
 
 /// How long one round may take before the run gives up.
@@ -23,25 +26,34 @@ pub async fn measure(
     let node = format!("{}/watched", shared.root);
     let open = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
     setter.create(&node, &shared.value, &open).await?;
-    let watchers = sessions(members, args.watchers).await?;
+    let watchers = watchers(members, &node, args.watchers).await?;
     let (registered_tx, mut registered) = mpsc::unbounded_channel::<()>();
     let (arrived_tx, mut arrived) = mpsc::unbounded_channel::<Instant>();
+    let (stop_tx, stop) = watch::channel(false);
+    let (round_tx, round) = watch::channel(0u64);
     let mut tasks = tokio::task::JoinSet::new();
-    for client in watchers {
-        let (node, registered_tx, arrived_tx) =
-            (node.clone(), registered_tx.clone(), arrived_tx.clone());
+    for mut watcher in watchers {
+        let (registered_tx, arrived_tx, mut stop, mut round) = (
+            registered_tx.clone(),
+            arrived_tx.clone(),
+            stop.clone(),
+            round.clone(),
+        );
         tasks.spawn(async move {
-            loop {
-                let Ok((_, _, watcher)) = client.get_and_watch_data(&node).await else {
-                    return;
-                };
-                if registered_tx.send(()).is_err() {
-                    return;
+            let rounds = async {
+                loop {
+                    watcher.watch().await?;
+                    registered_tx.send(())?;
+                    watcher.event().await?;
+                    arrived_tx.send(Instant::now())?;
+                    round.changed().await?;
                 }
-                let _event = watcher.changed().await;
-                if arrived_tx.send(Instant::now()).is_err() {
-                    return;
+            };
+            tokio::select! {
+                r = rounds => {
+                    let _: anyhow::Result<()> = r;
                 }
+                _ = stop.changed() => watcher.close().await,
             }
         });
     }
@@ -85,8 +97,12 @@ pub async fn measure(
             rounds += 1;
             events += k as u64;
         }
+        round_tx.send_modify(|r| *r += 1);
     }
-    tasks.abort_all();
+    // Every session is closed, not left to expire: the next run would share
+    // the members with 10,000 expiring sessions.
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
     let q = |h: &hdrhistogram::Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     Ok(report::Report {
         workload: super::Workload::Watch.name(),
@@ -106,4 +122,22 @@ pub async fn measure(
         ],
         latency_us,
     })
+}
+
+/// Opens `count` watcher sessions, watcher i on `members[i % len]`, many at a time.
+async fn watchers(members: &[String], node: &str, count: usize) -> anyhow::Result<Vec<Watcher>> {
+    let mut opened = Vec::with_capacity(count);
+    for batch in (0..count).collect::<Vec<_>>().chunks(256) {
+        let connecting: Vec<_> = batch
+            .iter()
+            .map(|i| {
+                let (target, node) = (members[i % members.len()].clone(), node.to_string());
+                tokio::spawn(async move { Watcher::open(&target, &node, TLS.get()).await })
+            })
+            .collect();
+        for handle in connecting {
+            opened.push(handle.await.context("a connecting task failed")??);
+        }
+    }
+    Ok(opened)
 }

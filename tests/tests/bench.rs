@@ -55,6 +55,38 @@ fn every_workload_reports_throughput_and_ordered_latencies_and_cleans_up() {
     );
 }
 
+#[test]
+fn a_watch_run_closes_every_session_it_opened() {
+    // 200 watchers left to expire would sit on the member for 30 s, under the
+    // next run of a comparison.
+    let member = Member::start();
+    let r = bench(&member, &["--workload", "watch", "--watchers", "200"]);
+    assert!(r["ops"].as_u64().unwrap_or(0) > 0, "{r}");
+    wait_for_no_sessions(&member);
+}
+
+/// Waits until the member holds no session (the bench's own are closed as it ends).
+fn wait_for_no_sessions(member: &Member) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (_, metrics) =
+            rookery_tests::http_get(member.metrics_addr(), "/metrics").expect("a scrape");
+        let sessions = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("global_sessions "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no global_sessions in the scrape:\n{metrics}"));
+        if sessions == 0.0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sessions} sessions still open 5 s after the bench ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// How many children `path` has, by a getChildren on the wire.
 fn child_count(member: &Member, path: &str) -> i32 {
     use std::io::Write as _;

@@ -279,12 +279,19 @@ fn rookery_bench_runs_over_tls() {
     let ca = Ca::new("rookery test CA");
     let (member, secure) = start_tls_member(dir.path(), &ca, Vec::new());
     let tls = client_tls_args(dir.path(), &ca, "bench");
-    let mut args = vec!["--workload", "create", "--sessions", "2"];
-    args.extend(tls.iter().map(String::as_str));
-    let report = rookery_tests::bench_json(&format!("127.0.0.1:{secure}"), &args);
-    let ops = report["ops"].as_u64().unwrap_or(0);
-    assert!(ops > 0, "no request answered over TLS: {report}");
-    assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+    // The watch workload's watchers are the bench's own sessions, not the
+    // client crate's: they take the same certificates.
+    for workload in [
+        &["--workload", "create", "--sessions", "2"][..],
+        &["--workload", "watch", "--watchers", "5"][..],
+    ] {
+        let mut args = workload.to_vec();
+        args.extend(tls.iter().map(String::as_str));
+        let report = rookery_tests::bench_json(&format!("127.0.0.1:{secure}"), &args);
+        let ops = report["ops"].as_u64().unwrap_or(0);
+        assert!(ops > 0, "no request answered over TLS: {report}");
+        assert_eq!(report["errors"].as_u64(), Some(0), "{report}");
+    }
 
     drop(member);
 }
