@@ -1,8 +1,12 @@
 //! Fast Leader Election: votes ordered by (epoch, zxid, id), rounds, a quorum
 //! plus a finalize wait, and joining an ensemble that already has a leader.
 
-use super::{Action, ConfigView, Msg, PeerId, PeerState, Phase, Vote, Zab};
+use super::{Action, ConfigView, HeardVote, Msg, PeerId, PeerState, Phase, Vote, Zab};
 use std::collections::BTreeMap;
+
+/// How recent a looking vote heard while settled must be to count once this
+/// member looks too: about the time both sides take to notice a dead leader.
+const HEARD_VOTE_TICKS: u64 = 2;
 
 #[derive(Debug, Default)]
 pub(super) struct Election {
@@ -57,6 +61,25 @@ impl Zab {
             return;
         }
         self.broadcast_vote();
+        self.take_up_heard_votes();
+    }
+
+    /// Counts the looking votes heard in the last moments before this member
+    /// looked itself. When the leader dies, the member that notices first
+    /// sends its vote to one that still follows; that one answers with its old
+    /// leader and drops the vote, and a moment later looks with a worse vote of
+    /// its own. Without this the better vote reaches it only at the next
+    /// rebroadcast (500 ms): measured, one leader kill in three took ~650 ms
+    /// instead of ~200.
+    fn take_up_heard_votes(&mut self) {
+        let heard = std::mem::take(&mut self.heard_while_settled);
+        for (from, h) in heard {
+            if self.now.saturating_sub(h.at) <= HEARD_VOTE_TICKS
+                && matches!(self.phase, Phase::Looking(_))
+            {
+                self.on_notification(from, h.vote, h.round, PeerState::Looking, h.config);
+            }
+        }
     }
 
     /// The notification a looking member sends; None when it is not looking.
@@ -78,6 +101,7 @@ impl Zab {
             return;
         };
         let peers: Vec<PeerId> = self.cfg.peers().collect();
+        tracing::debug!(round = self.round, ?notification, "vote sent");
         for p in peers {
             self.send(p, notification.clone());
         }
@@ -124,6 +148,15 @@ impl Zab {
         if from == self.cfg.id {
             return;
         }
+        tracing::debug!(
+            from,
+            leader = vote.leader,
+            zxid = format!("{:x}", vote.zxid),
+            round,
+            ?state,
+            my_round = self.round,
+            "vote received"
+        );
         let looking = matches!(self.phase, Phase::Looking(_));
         if looking && config.version > self.cfg.version && !config.voters.is_empty() {
             tracing::info!(
@@ -135,16 +168,27 @@ impl Zab {
             self.cfg.version = config.version;
             self.cfg.voters = config.voters.clone();
             self.cfg.observers = config.observers.clone();
-            self.out.push(Action::MembershipLearned(config));
+            self.out.push(Action::MembershipLearned(config.clone()));
             self.start_election();
         }
         if !matches!(self.phase, Phase::Looking(_)) {
-            if state == PeerState::Looking && self.leader() == Some(from) {
-                tracing::info!(leader = from, "the leader is looking again");
-                self.start_election();
-                return;
-            }
             if state == PeerState::Looking {
+                let at = self.now;
+                self.heard_while_settled.insert(
+                    from,
+                    HeardVote {
+                        vote,
+                        round,
+                        config,
+                        at,
+                    },
+                );
+                if self.leader() == Some(from) {
+                    tracing::info!(leader = from, "the leader is looking again");
+                    // Its vote is taken up as the election starts.
+                    self.start_election();
+                    return;
+                }
                 let reply = self.settled_notification();
                 self.send(from, reply);
             }

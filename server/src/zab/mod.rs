@@ -22,7 +22,7 @@ pub mod wire;
 pub use leader::LearnerStatus;
 
 use bytes::Bytes;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub type PeerId = u64;
 
@@ -246,6 +246,18 @@ pub struct Zab {
     round: u64,
     now: u64,
     out: Vec<Action>,
+    /// Looking votes that came while this member still followed or led (see
+    /// [`Zab::take_up_heard_votes`]).
+    heard_while_settled: BTreeMap<PeerId, HeardVote>,
+}
+
+/// A looking peer's notification, kept with the tick it came at.
+#[derive(Debug, Clone)]
+struct HeardVote {
+    vote: Vote,
+    round: u64,
+    config: ConfigView,
+    at: u64,
 }
 
 impl Zab {
@@ -258,6 +270,7 @@ impl Zab {
             cfg,
             phase: Phase::Looking(election::Election::default()),
             round: 0,
+            heard_while_settled: BTreeMap::new(),
             now: 0,
             out: Vec::new(),
         };
