@@ -176,7 +176,8 @@ write_configs() {
 start_member() {
   local side=$1 i=$2 d=$TMP/$1/m$2
   if [ "$side" = rookery ]; then
-    ROOKERY_LOG=warn "$RK" server --config "$d/zoo.cfg" >>"$d/log/stdout.log" 2>>"$d/log/stderr.log" </dev/null &
+    # info: a handful of lines per member (roles, elections, recovery times), none per request.
+    ROOKERY_LOG=info "$RK" server --config "$d/zoo.cfg" >>"$d/log/stdout.log" 2>>"$d/log/stderr.log" </dev/null &
   else
     java -Xmx"${ZK_HEAP:-1g}" -Djava.awt.headless=true -Dzookeeper.log.dir="$d/log" \
       -Dlog4j.configuration="file:$TMP/zk/conf/log4j.properties" -cp "$ZK_CP" \
@@ -301,6 +302,12 @@ if has bigtree; then
     rss=""; for i in $(seq 1 $N); do rss+="${rss:+,}$(rss_kb "${PID[$side.$i]}")"; done
     record bigtree "$side" restart "{\"start_to_serving_s\": $(python3 -c "print(round($t1 - $t0, 2))"), \"rss_kb\": [$rss], \"znodes\": $znodes}"
     say "  $side: start to serving $(python3 -c "print(round($t1 - $t0, 2))") s; RSS per member after restart (kB): $rss"
+    if [ "$side" = rookery ]; then
+      # What each member's start spent: opening RocksDB, loading the tree, replaying the log.
+      for i in $(seq 1 $N); do
+        say "    member $i: $(grep -h 'recovered state' "$TMP/rookery/m$i/log/stderr.log" | tail -1 | grep -o 'open_ms=[0-9]* load_ms=[0-9]* .*logged_past_it=[0-9]*')"
+      done
+    fi
   done
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
