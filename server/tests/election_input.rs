@@ -86,19 +86,21 @@ fn a_round_at_the_end_of_the_counter_wraps() {
 
 /// The peers a looking notification went to.
 fn votes_sent(actions: &[Action]) -> Vec<u64> {
-    actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Send(
-                to,
-                Msg::Notification {
-                    state: PeerState::Looking,
-                    ..
-                },
-            ) => Some(*to),
-            _ => None,
-        })
+    looking_votes(actions)
+        .into_iter()
+        .map(|(to, _)| to)
         .collect()
+}
+
+/// Members 2 and 3 vote for `leader`; member 1 follows it after the finalize wait.
+fn follow(zab: &mut Zab, leader: u64) {
+    vote_from(zab, 2, leader, 0, 1);
+    vote_from(zab, 3, leader, 0, 1);
+    for _ in 0..3 {
+        zab.step(Event::Tick);
+    }
+    zab.take_actions();
+    assert_eq!(zab.leader(), Some(leader), "follows member {leader}");
 }
 
 /// A member that starts first sends its vote into links that are not up yet;
@@ -110,13 +112,7 @@ fn a_looking_member_resends_its_vote_when_a_link_comes_up() {
     assert_eq!(votes_sent(&zab.take_actions()), vec![3]);
 
     // Once it follows, a link coming up carries no looking vote.
-    vote_from(&mut zab, 2, 3, 0, 1);
-    vote_from(&mut zab, 3, 3, 0, 1);
-    for _ in 0..5 {
-        zab.step(Event::Tick);
-    }
-    zab.take_actions();
-    assert_eq!(zab.leader(), Some(3), "follows member 3");
+    follow(&mut zab, 3);
     zab.step(Event::PeerUp(2));
     assert_eq!(votes_sent(&zab.take_actions()), Vec::<u64>::new());
 }
@@ -142,13 +138,7 @@ fn looking_votes(actions: &[Action]) -> Vec<(u64, u64)> {
 /// Member 1 following member 2, the leader.
 fn following_two() -> Zab {
     let mut zab = member_one();
-    vote_from(&mut zab, 2, 2, 0, 1);
-    vote_from(&mut zab, 3, 2, 0, 1);
-    for _ in 0..3 {
-        zab.step(Event::Tick);
-    }
-    zab.take_actions();
-    assert_eq!(zab.leader(), Some(2), "follows member 2");
+    follow(&mut zab, 2);
     zab
 }
 

@@ -51,7 +51,11 @@ pub async fn measure(
             };
             tokio::select! {
                 r = rounds => {
-                    let _: anyhow::Result<()> = r;
+                    // The round then times out waiting for this watcher; say why.
+                    let r: anyhow::Result<()> = r;
+                    if let Err(e) = r {
+                        eprintln!("rookery bench: a watcher session failed: {e:#}");
+                    }
                 }
                 _ = stop.changed() => watcher.close().await,
             }
