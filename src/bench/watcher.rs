@@ -12,7 +12,7 @@
 //! These sessions read their sockets on tokio's own reactor.
 
 use anyhow::{bail, Context};
-use rookery_server::proto::{Reader, Writer};
+use rookery_server::proto::{ConnectRequest, Reader, Writer};
 use rookery_tui::client_tls::ClientTls;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -61,13 +61,16 @@ impl Watcher {
             path: format!("{chroot}{node}"),
             xid: 0,
         };
-        let mut w = Writer::new();
-        w.write_i32(0); // protocol version
-        w.write_i64(0); // last zxid seen
-        w.write_i32(SESSION_TIMEOUT_MS);
-        w.write_i64(0); // a new session
-        w.write_buffer(Some(&[0u8; 16]));
-        w.write_bool(false); // not read-only
+        let connect = ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen: 0,
+            timeout_ms: SESSION_TIMEOUT_MS,
+            session_id: 0,
+            passwd: vec![0; 16],
+            read_only: Some(false),
+        };
+        let mut w = Writer::framed();
+        w.write_raw(&connect.encode());
         watcher.send(w).await?;
         let reply = watcher.frame().await?;
         let mut r = Reader::new(&reply);
@@ -81,7 +84,7 @@ impl Watcher {
     /// Reads the node and leaves a data watch on it.
     pub async fn watch(&mut self) -> anyhow::Result<()> {
         self.xid += 1;
-        let mut w = Writer::new();
+        let mut w = Writer::framed();
         w.write_i32(self.xid);
         w.write_i32(GET_DATA);
         w.write_string(&self.path);
@@ -113,19 +116,16 @@ impl Watcher {
     /// Ends the session without waiting for the answer.
     pub async fn close(mut self) {
         self.xid += 1;
-        let mut w = Writer::new();
+        let mut w = Writer::framed();
         w.write_i32(self.xid);
         w.write_i32(CLOSE_SESSION);
         let _ = self.send(w).await;
     }
 
-    async fn send(&mut self, body: Writer) -> anyhow::Result<()> {
-        let body = body.into_inner();
-        let mut frame = Vec::with_capacity(4 + body.len());
-        frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-        frame.extend_from_slice(&body);
+    /// Sends a request built in a `Writer::framed()`.
+    async fn send(&mut self, request: Writer) -> anyhow::Result<()> {
         let io = self.io.get_mut();
-        io.write_all(&frame).await?;
+        io.write_all(&request.finish_frame()).await?;
         io.flush().await?;
         Ok(())
     }
