@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, watch};
 pub enum ServerError {
     #[error(transparent)]
     Storage(#[from] storage::StorageError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]
@@ -88,8 +88,6 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
         }
     };
 
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (handle, writer) = storage::writer::spawn(store.clone(), events_tx);
     let (core_tx, core_rx) = mpsc::unbounded_channel();
     let zab_cfg = core::zab_config(&cfg);
     let (link_tx, link_rx) = mpsc::unbounded_channel();
@@ -106,6 +104,11 @@ pub async fn run_member(cfg: Config, shutdown: watch::Receiver<bool>) -> Result<
         shutdown.clone(),
     )
     .await?;
+    // The storage writer starts only once every port is bound: a start-up that
+    // fails returns with no thread inside RocksDB, which could otherwise abort
+    // the exit ("pthread lock: Invalid argument", seen when a port was taken).
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (handle, writer) = storage::writer::spawn(store.clone(), events_tx);
     let net_metrics = metrics.clone();
     let result = match core::Core::new(cfg.clone(), recovered, zab_cfg, handle, metrics) {
         Ok(core) => {

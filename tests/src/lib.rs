@@ -147,20 +147,46 @@ pub fn rookery_bin() -> PathBuf {
     );
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's
+/// ephemeral range: a port from that range (what binding port 0 gives) can be
+/// taken as the local end of any outgoing connection before the member binds
+/// it. Seen in CI: "cannot listen on 127.0.0.1:36629: Address already in use"
+/// while other tests ran clients.
 pub fn free_port() -> u16 {
-    // The kernel may hand the same free port out again before anyone binds it:
-    // never give one port twice within a test process.
+    // Never give one port twice within a test process: a port handed out is
+    // free until its member binds it.
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
-        let port = listener.local_addr().expect("local_addr").port();
+    let (low, high) = fixed_port_range();
+    let span = u32::from(high - low);
+    // Test processes that run at once start at different places.
+    let clock = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let mut next = std::process::id().wrapping_mul(7919).wrapping_add(clock) % span;
+    for _ in 0..span {
+        next = (next + 1) % span;
+        let port = low + next as u16;
         let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
             given.push(port);
             return port;
         }
     }
+    panic!("no free port in {low}..{high}");
+}
+
+/// Ports for servers in tests: from 10000 up to the start of the kernel's
+/// ephemeral range (`ip_local_port_range`, 32768 by default).
+fn fixed_port_range() -> (u16, u16) {
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (10_000, ephemeral_low.max(10_001))
 }
 
 /// Settings for a member's zoo.cfg.

@@ -43,3 +43,58 @@ fn bad_config() {
         "stderr does not name the key:\n{stderr}"
     );
 }
+
+/// A port another process holds stops start-up with the address and the
+/// reason, said once, and a plain exit code (not an abort from a thread still
+/// inside RocksDB). Checked for the client port and for the peer port.
+#[test]
+fn a_port_in_use_stops_start_up_naming_it() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    for (what, client, peer) in [
+        ("client", taken_port, free_port()),
+        ("peer", free_port(), taken_port),
+    ] {
+        let dir = tempfile::Builder::new()
+            .prefix("rookery-portinuse-")
+            .tempdir()
+            .unwrap();
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).unwrap();
+        std::fs::write(data_dir.join("myid"), "1\n").unwrap();
+        let cfg = dir.path().join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={}\nclientPort={client}\n\
+                 clientPortAddress=127.0.0.1\nserver.1=127.0.0.1:{peer}:{}\nserver.2=127.0.0.1:{}:{}\n",
+                data_dir.display(),
+                free_port(),
+                free_port(),
+                free_port()
+            ),
+        )
+        .unwrap();
+        let (status, stderr) = run_config_check(&cfg);
+        assert!(!status.success(), "{what} port: started anyway:\n{stderr}");
+        if Target::from_env() == Target::ApacheZk {
+            continue;
+        }
+        assert_eq!(
+            status.code(),
+            Some(2),
+            "{what} port: exit {status} (a signal is an abort):\n{stderr}"
+        );
+        let said = format!("cannot listen on 127.0.0.1:{taken_port}: Address already in use");
+        assert!(
+            stderr.contains(&said),
+            "{what} port: {said:?} not in:\n{stderr}"
+        );
+        assert_eq!(
+            stderr.matches("Address already in use").count(),
+            1,
+            "{what} port: the reason is said once:\n{stderr}"
+        );
+    }
+    drop(taken);
+}

@@ -189,6 +189,9 @@ impl Zab {
                     self.start_election();
                     return;
                 }
+                if self.leader_heard_looking(from, vote.leader) {
+                    return;
+                }
                 let reply = self.settled_notification();
                 self.send(from, reply);
             }
