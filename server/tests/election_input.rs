@@ -36,6 +36,18 @@ fn member_one() -> Zab {
 }
 
 fn vote_from(zab: &mut Zab, from: u64, leader: u64, epoch: u32, round: u64) {
+    notification_from(zab, from, leader, epoch, round, PeerState::Looking);
+}
+
+/// A notification from `from` naming `leader`, in the peer state given.
+fn notification_from(
+    zab: &mut Zab,
+    from: u64,
+    leader: u64,
+    epoch: u32,
+    round: u64,
+    state: PeerState,
+) {
     zab.step(Event::Message(
         from,
         Msg::Notification {
@@ -45,7 +57,7 @@ fn vote_from(zab: &mut Zab, from: u64, leader: u64, epoch: u32, round: u64) {
                 epoch,
             },
             round,
-            state: PeerState::Looking,
+            state,
             config: Default::default(),
         },
     ));
@@ -195,20 +207,7 @@ fn a_stale_vote_heard_while_following_is_not_counted() {
 
 /// A notification from a member that is not looking (it follows or leads `leader`).
 fn settled_from(zab: &mut Zab, from: u64, leader: u64, state: PeerState) {
-    zab.step(Event::Message(
-        from,
-        Msg::Notification {
-            vote: Vote {
-                leader,
-                zxid: 0,
-                epoch: 1,
-            },
-            round: 1,
-            state,
-            config: Default::default(),
-        },
-    ));
-    zab.take_actions();
+    notification_from(zab, from, leader, 1, 1, state);
 }
 
 /// Member 1 decided for itself with member 2's vote: leading, not yet established.

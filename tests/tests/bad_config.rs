@@ -2,15 +2,18 @@
 
 use rookery_tests::{free_port, run_config_check, Target};
 
-#[test]
-fn bad_config() {
-    let dir = tempfile::Builder::new()
-        .prefix("rookery-badcfg-")
-        .tempdir()
-        .unwrap();
+/// A temporary directory with a data dir whose myid is 1.
+fn member_dir(prefix: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
     let data_dir = dir.path().join("data");
     std::fs::create_dir_all(&data_dir).unwrap();
     std::fs::write(data_dir.join("myid"), "1\n").unwrap();
+    (dir, data_dir)
+}
+
+#[test]
+fn bad_config() {
+    let (dir, data_dir) = member_dir("rookery-badcfg-");
     let cfg = dir.path().join("zoo.cfg");
     // tickTime=abc is on line 4.
     std::fs::write(
@@ -55,13 +58,7 @@ fn a_port_in_use_stops_start_up_naming_it() {
         ("client", taken_port, free_port()),
         ("peer", free_port(), taken_port),
     ] {
-        let dir = tempfile::Builder::new()
-            .prefix("rookery-portinuse-")
-            .tempdir()
-            .unwrap();
-        let data_dir = dir.path().join("data");
-        std::fs::create_dir_all(&data_dir).unwrap();
-        std::fs::write(data_dir.join("myid"), "1\n").unwrap();
+        let (dir, data_dir) = member_dir("rookery-portinuse-");
         let cfg = dir.path().join("zoo.cfg");
         std::fs::write(
             &cfg,
