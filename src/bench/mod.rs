@@ -514,31 +514,77 @@ fn progress_bar(
     Some(bar)
 }
 
-/// Deletes the bench's subtree (children first), many deletes per multi.
+/// Requests the cleanup keeps unanswered at once.
+const CLEANUP_WINDOW: usize = 32;
+
+/// Deletes the bench's subtree, deepest nodes first, many deletes per multi,
+/// with requests pipelined. Listing every node's children one request at a
+/// time was most of the cost: a 10 s create run (~100,000 nodes) took 13 s
+/// more before its report, with the members mostly idle.
 async fn cleanup(client: &zk::Client, root: &str) {
-    let mut stack = vec![root.to_string()];
-    let mut order = Vec::new();
-    while let Some(path) = stack.pop() {
-        if let Ok(children) = client.list_children(&path).await {
-            stack.extend(children.iter().map(|c| format!("{path}/{c}")));
-        }
-        order.push(path);
-    }
-    // Parents come before their children in `order`: delete from the end.
-    for chunk in order.rchunks(200) {
-        let mut multi = client.new_multi_writer();
-        for path in chunk.iter().rev() {
-            let _ = multi.add_delete(path, None);
-        }
-        if multi.commit().await.is_err() {
-            for path in chunk.iter().rev() {
-                let _ = client.delete(path, None).await;
+    // Nodes by depth below the root; a level is deleted only once every node
+    // below it is gone.
+    let mut levels: Vec<Vec<String>> = vec![vec![root.to_string()]];
+    while let Some(last) = levels.last() {
+        let listed = pipelined(last.iter().map(|p| client.list_children(p))).await;
+        let mut below = Vec::new();
+        for (path, children) in last.iter().zip(listed) {
+            if let Ok(children) = children {
+                below.extend(children.iter().map(|c| format!("{path}/{c}")));
             }
         }
+        if below.is_empty() {
+            break;
+        }
+        levels.push(below);
+    }
+    for level in levels.iter().rev() {
+        delete_level(client, level).await;
     }
     if client.check_stat(root).await.ok().flatten().is_some() {
         eprintln!("rookery bench: could not remove {root}");
     }
+}
+
+/// Deletes nodes none of which is another's parent. A multi that fails (one
+/// node already gone, say) is done again one delete at a time.
+async fn delete_level(client: &zk::Client, paths: &[String]) {
+    let chunks: Vec<&[String]> = paths.chunks(200).collect();
+    let answers = pipelined(chunks.iter().map(|chunk| {
+        let mut multi = client.new_multi_writer();
+        for path in chunk.iter() {
+            let _ = multi.add_delete(path, None);
+        }
+        multi.commit()
+    }))
+    .await;
+    for (chunk, answer) in chunks.into_iter().zip(answers) {
+        if answer.is_err() {
+            for path in chunk {
+                let _ = client.delete(path, None).await;
+            }
+        }
+    }
+}
+
+/// Awaits requests in order with up to [`CLEANUP_WINDOW`] unanswered. The
+/// client sends a request when its future is made, so making the next ones
+/// before awaiting the first keeps the link busy.
+async fn pipelined<F: std::future::Future>(made: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pending = std::collections::VecDeque::new();
+    let mut answers = Vec::new();
+    for request in made {
+        pending.push_back(request);
+        if pending.len() >= CLEANUP_WINDOW {
+            if let Some(first) = pending.pop_front() {
+                answers.push(first.await);
+            }
+        }
+    }
+    while let Some(request) = pending.pop_front() {
+        answers.push(request.await);
+    }
+    answers
 }
 
 #[cfg(test)]
