@@ -53,7 +53,10 @@ fn write_config(
          dataDir={}\nclientPort={client_port}\nclientPortAddress=127.0.0.1\n\
          4lw.commands.whitelist=*\nmetricsProvider.httpHost=127.0.0.1\n\
          metricsProvider.httpPort={}\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={}\n\
-         DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n",
+         DigestAuthenticationProvider.superDigest=super:D/InIHSb7yEEbrWz8b9l71RjZJU=\n\
+         # No per-address cap (ZooKeeper's default is 60): everything here comes from\n\
+         # 127.0.0.1, and `rookery bench --workload watch` opens thousands of sessions.\n\
+         maxClientCnxns=0\n",
         data.canonicalize()?.display(),
         7000 + id,
         8080 + id,
@@ -212,4 +215,24 @@ fn ctrlc_handler(f: impl Fn() + Send + 'static) -> anyhow::Result<()> {
         })
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config a quickstart member gets is one the server accepts, with no
+    /// per-address connection cap: the README's watch fan-out example opens
+    /// 10,000 sessions from 127.0.0.1 against this ensemble.
+    #[test]
+    fn a_member_config_parses_and_allows_many_connections_from_one_address() {
+        let dir = std::env::temp_dir().join(format!("rookery-qs-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = write_config(&dir, 2, 2182, 2181).unwrap();
+        let cfg = rookery_server::config::Config::load(&path);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.max_client_cnxns, 0);
+        assert_eq!(cfg.my_id, Some(2));
+    }
 }
