@@ -50,14 +50,19 @@ fn bad_config() {
 /// A port another process holds stops start-up with the address and the
 /// reason, said once, and a plain exit code (not an abort from a thread still
 /// inside RocksDB). Checked for the client port and for the peer port.
+/// ZooKeeper 3.8 exits on a taken client port too, but on a taken peer port
+/// it keeps running and retries the bind (measured with ROOKERY_TEST_TARGET=zk):
+/// Rookery exits there as well, since such a member can never join, and an
+/// exit with the reason is what a service manager and an operator can act on.
 #[test]
 fn a_port_in_use_stops_start_up_naming_it() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port();
-    for (what, client, peer) in [
-        ("client", taken_port, free_port()),
-        ("peer", free_port(), taken_port),
-    ] {
+    let mut cases = vec![("client", taken_port, free_port())];
+    if Target::from_env() == Target::Rookery {
+        cases.push(("peer", free_port(), taken_port));
+    }
+    for (what, client, peer) in cases {
         let (dir, data_dir) = member_dir("rookery-portinuse-");
         let cfg = dir.path().join("zoo.cfg");
         std::fs::write(
