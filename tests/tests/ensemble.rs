@@ -546,16 +546,22 @@ async fn a_member_behind_by_more_than_a_frame_catches_up_by_diff() {
     ensemble.assert_same_digest();
 }
 
-/// Regression: a leader that prepared a session's close and lost its quorum
-/// before the close committed kept the session marked "closing". Leading again
-/// later, it never expired that session (expiry skips closing sessions) and
-/// refused its close as already expired: the session and its ephemerals lived
-/// on for ever.
-#[test]
-fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
+/// Three members, the leader (`first`) cut off while it prepared a close of
+/// `owner`'s session that never committed, then healed and following `next`.
+struct DeposedCloser {
+    ensemble: Ensemble,
+    first: usize,
+    next: usize,
+    third: usize,
+    owner: rookery_tests::history::client::SessionClient,
+}
+
+/// Sets up a [`DeposedCloser`]: `owner` holds an ephemeral `/zombie`, is pinned
+/// to `first`, and asked `first` to close its session while `first` was cut off.
+fn deposed_closer() -> DeposedCloser {
     use rookery_tests::history::client::SessionClient;
     use rookery_tests::proxy::Direction;
-    let mut ensemble = Ensemble::start_proxied_with(3, Vec::new());
+    let ensemble = Ensemble::start_proxied_with(3, Vec::new());
     let first = wait_leader(&ensemble, None);
     let members: Vec<_> = ensemble.members.iter().map(|m| m.addr()).collect();
     // Two others: `next` will lead while `first` is cut off, `third` stays.
@@ -566,8 +572,7 @@ fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
         "expected the highest id to lead a fresh ensemble, got member {}",
         first + 1
     );
-    let mut owner =
-        SessionClient::open(members.clone(), first, true, 15_000).expect("open a session");
+    let mut owner = SessionClient::open(members, first, true, 15_000).expect("open a session");
     let made = owner
         .create("/zombie", b"", true)
         .unwrap_or_else(|_| panic!("create /zombie"));
@@ -592,6 +597,31 @@ fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
         assert!(std::time::Instant::now() < deadline, "never rejoined");
         std::thread::sleep(Duration::from_millis(100));
     }
+    DeposedCloser {
+        ensemble,
+        first,
+        next,
+        third,
+        owner,
+    }
+}
+
+/// Regression: a leader that prepared a session's close and lost its quorum
+/// before the close committed kept the session marked "closing". Leading again
+/// later, it never expired that session (expiry skips closing sessions) and
+/// refused its close as already expired: the session and its ephemerals lived
+/// on for ever.
+#[test]
+fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
+    use rookery_tests::history::client::SessionClient;
+    let DeposedCloser {
+        mut ensemble,
+        first,
+        next,
+        third,
+        ..
+    } = deposed_closer();
+    let members: Vec<_> = ensemble.members.iter().map(|m| m.addr()).collect();
 
     // Well before the session's 15 s run out, the new leader goes: `first` has
     // the same history as `third` and the higher id, so it leads again.
@@ -599,8 +629,7 @@ fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
     assert_eq!(wait_leader(&ensemble, Some(next)), first);
 
     // Nobody holds the session: it must expire, and its ephemeral go.
-    let mut watcher =
-        SessionClient::open(members.clone(), third, true, 30_000).expect("open a watcher");
+    let mut watcher = SessionClient::open(members, third, true, 30_000).expect("open a watcher");
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
         let r = watcher
@@ -617,6 +646,68 @@ fn a_close_prepared_by_a_deposed_leader_does_not_stick_when_it_leads_again() {
         std::thread::sleep(Duration::from_millis(500));
     }
     ensemble.members[next].restart_unready();
+}
+
+/// Regression (found by the fault soak in CI): the deposed leader, following
+/// again, still had the session marked "closing" and refused its reconnect as
+/// expired, though no close of it ever committed and the leader keeps it: the
+/// client gave up a live session. ZooKeeper's follower asks the leader, which
+/// knows the session, and so does Rookery's.
+#[test]
+fn a_close_prepared_by_a_deposed_leader_does_not_refuse_the_session_once_it_follows() {
+    let DeposedCloser {
+        ensemble,
+        first,
+        mut owner,
+        ..
+    } = deposed_closer();
+    owner.reconnect(GUARD).unwrap_or_else(|e| {
+        panic!(
+            "member {} refused the session whose close never committed: {e}\n{}",
+            first + 1,
+            ensemble.members[first].log_tail()
+        )
+    });
+    let r = owner
+        .get_data("/zombie", false)
+        .unwrap_or_else(|e| panic!("getData on the reattached session: {e:?}"));
+    assert_eq!(r.err, 0, "the live session's ephemeral is gone");
+}
+
+/// A session made through one member moments ago and moved at once to a member
+/// that has not applied its creation yet (its link from the leader is slow) is
+/// reattached there, not refused as expired: the member waits until what the
+/// leader had committed has applied (ZooKeeper's follower asks the leader).
+/// The client's last seen zxid is that of no reply (the handshake carries
+/// none), so the "seen a later zxid" check cannot send it elsewhere.
+#[test]
+fn a_session_moved_to_a_member_behind_its_creation_is_reattached() {
+    use rookery_tests::history::client::SessionClient;
+    use rookery_tests::proxy::Direction;
+    let ensemble = Ensemble::start_proxied_with(3, Vec::new());
+    let leader = wait_leader(&ensemble, None);
+    let behind = (leader + 1) % 3;
+    let members: Vec<_> = ensemble.members.iter().map(|m| m.addr()).collect();
+    for p in ensemble.links_of(behind) {
+        p.delay(Direction::Both, Duration::from_millis(1500), Duration::ZERO);
+    }
+    let mut client = SessionClient::open(members, leader, true, 15_000).expect("open a session");
+    client.move_to(behind);
+    client.reconnect(GUARD).unwrap_or_else(|e| {
+        panic!(
+            "member {} refused a session made moments ago through member {}: {e}\n{}",
+            behind + 1,
+            leader + 1,
+            ensemble.members[behind].log_tail()
+        )
+    });
+    let r = client
+        .create("/moved", b"", true)
+        .unwrap_or_else(|e| panic!("create through the member it moved to: {e:?}"));
+    assert_eq!(r.err, 0);
+    for p in ensemble.links_of(behind) {
+        p.heal();
+    }
 }
 
 /// A client that connects while its member has no leader (cut off, electing)

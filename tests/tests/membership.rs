@@ -558,7 +558,8 @@ async fn local_sessions_stay_on_their_member_and_close_without_a_txn() {
     assert!(hello.timeout > 0);
     // Opening the session wrote nothing to the log.
     assert_eq!(zxid_of(a), before);
-    // It is unknown on another member: expired there.
+    // It is unknown on another member: expired there (once that member has
+    // asked the leader, by an ordered no-op through the log).
     let mut other = wire::connect(b).unwrap();
     let reconnect = Writer::new()
         .int(0)
@@ -578,7 +579,16 @@ async fn local_sessions_stay_on_their_member_and_close_without_a_txn() {
         timeout, 0,
         "a local session of another member is expired here"
     );
-    // Closing it writes nothing either.
+    // Closing it writes nothing either (once `a` has applied that no-op too).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while zxid_of(a) != zxid_of(b) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a never caught up with b"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let before = zxid_of(a);
     s.write_all(&wire::request(1, -11, &Writer::new())).unwrap();
     let closed = wire::read_reply(&mut s).unwrap();
     assert_eq!((closed.xid, closed.err), (1, 0));

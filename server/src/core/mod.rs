@@ -143,6 +143,11 @@ enum Origin {
     Connect {
         conn: ConnId,
     },
+    /// A reconnect held until the no-op it sent through the leader applies here.
+    Revalidate {
+        conn: ConnId,
+        req: ConnectRequest,
+    },
     /// A learner's `sync`: answered with the path once the leader's no-op applies here.
     Sync {
         conn: ConnId,
@@ -598,22 +603,61 @@ impl Core {
             );
             return;
         }
-        let valid = self
-            .tree
-            .session(req.session_id)
-            .is_some_and(|s| s.passwd == req.passwd)
-            && !self.expiry.is_closing(req.session_id);
-        if !valid {
+        self.reconnect(conn, req, false);
+    }
+
+    /// Re-attaches an existing session to a new connection. This member's tree
+    /// refuses for sure only a wrong password. A session it has not applied yet
+    /// (made through another member moments ago), or whose close the leader has
+    /// prepared but not committed, is judged again after an ordered no-op through
+    /// the leader (ZooKeeper's learners ask the leader): a client hears "expired"
+    /// only once its session's close has committed, never for a close a deposed
+    /// leader left behind.
+    fn reconnect(&mut self, conn: ConnId, req: ConnectRequest, revalidated: bool) {
+        let id = req.session_id;
+        let closing = self.repl.leads() && self.expiry.is_closing(id);
+        let Some(known) = self.tree.session(id) else {
+            if revalidated || self.repl.links.is_none() {
+                self.refuse_as_expired(conn, &req);
+            } else {
+                self.revalidate(conn, req);
+            }
+            return;
+        };
+        if known.passwd != req.passwd {
             self.refuse_as_expired(conn, &req);
             return;
         }
-        let passwd = req.passwd.clone();
+        if closing {
+            self.revalidate(conn, req);
+            return;
+        }
+        let timeout = self
+            .conns
+            .get(&conn)
+            .map_or(req.timeout_ms, |c| c.timeout_ms);
         self.metrics.revalidate_count.inc();
         self.metrics
             .session_events
             .with_label_values(&["moved"])
             .inc();
-        self.bind_session(conn, req.session_id, timeout, passwd);
+        self.bind_session(conn, id, timeout, req.passwd);
+    }
+
+    /// Holds a reconnect until a `sync` no-op from it has gone through the leader
+    /// and applied here, then judges it again (see `reconnect`).
+    fn revalidate(&mut self, conn: ConnId, req: ConnectRequest) {
+        let mut body = crate::proto::Writer::new();
+        body.write_string("/");
+        let op = replication::WriteOp::Client {
+            ids: Vec::new(),
+            request: Request::Sync {
+                path: "/".to_string(),
+            },
+            opcode: op::SYNC,
+            raw: body.into_inner(),
+        };
+        self.write(req.session_id, op, Origin::Revalidate { conn, req });
     }
 
     /// Attaches a session to a connection, replacing any older connection of it.
@@ -828,6 +872,11 @@ impl Core {
                     path: Some(&path),
                 });
                 self.drain(conn);
+            }
+            Origin::Revalidate { conn, req } => {
+                if self.conns.contains_key(&conn) {
+                    self.reconnect(conn, req, true);
+                }
             }
             Origin::Connect { conn } => {
                 if !matches!(txn.body, TxnBody::CreateSession { .. }) {

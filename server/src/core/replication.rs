@@ -319,7 +319,10 @@ impl Core {
     fn drop_origin(&mut self, origin: Origin) {
         match origin {
             Origin::None => {}
-            Origin::Request { conn, .. } | Origin::Connect { conn } | Origin::Sync { conn, .. } => {
+            Origin::Request { conn, .. }
+            | Origin::Connect { conn }
+            | Origin::Revalidate { conn, .. }
+            | Origin::Sync { conn, .. } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.close();
                 }
@@ -561,6 +564,9 @@ impl Core {
             self.drop_local_sessions();
         }
         self.update_read_only();
+        if !self.repl.leads() {
+            self.expiry.forget_closing();
+        }
         if serving && !self.repl.serving && self.repl.leads() {
             // A new leader prepares against its own applied tree and owns expiry,
             // starting afresh: a close this member prepared when it led before,

@@ -81,6 +81,13 @@ impl ExpiryTracker {
         self.closing.contains(&session)
     }
 
+    /// Forgets every close this member prepared: only a leader closes
+    /// sessions, and closes it prepared but never committed must not refuse
+    /// those sessions once it follows.
+    pub fn forget_closing(&mut self) {
+        self.closing.clear();
+    }
+
     pub fn remove(&mut self, session: i64) {
         self.deadlines.remove(&session);
         self.closing.remove(&session);

@@ -197,6 +197,12 @@ impl SessionClient {
         self.at
     }
 
+    /// Drops the connection and makes `member` the one the next reconnect tries.
+    pub fn move_to(&mut self, member: usize) {
+        self.stream = None;
+        self.at = member % self.members.len();
+    }
+
     /// Sends one request and waits for its reply, collecting notifications.
     fn call(&mut self, op: i32, body: Writer) -> Result<(i64, i32, Vec<u8>), Failure> {
         let xid = self.next_xid;
