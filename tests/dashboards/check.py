@@ -273,15 +273,31 @@ class Live:
 
     # ------------------------------------------------------------------ processes
     def free_ports(self, n):
-        socks = []
-        for _ in range(n):
+        """n ports free a moment ago, below the kernel's ephemeral range: a port
+        from that range (what binding port 0 gives) can become the local end of
+        any outgoing connection (a client, a scrape) while a killed member is
+        down, and its restart then fails with "Address already in use"."""
+        try:
+            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+                high = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            high = 32768
+        low = 10000
+        start = (os.getpid() * 7919 + time.time_ns()) % (high - low)
+        ports = []
+        for k in range(high - low):
+            port = low + (start + k) % (high - low)
             s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        ports = [s.getsockname()[1] for s in socks]
-        for s in socks:
-            s.close()
-        return ports
+            try:
+                s.bind(("127.0.0.1", port))
+                ports.append(port)
+            except OSError:
+                continue
+            finally:
+                s.close()
+            if len(ports) == n:
+                return ports
+        raise RuntimeError(f"no {n} free ports in {low}..{high}")
 
     def setup(self):
         ports = self.free_ports(13)

@@ -104,7 +104,7 @@ cp "$ROOKERY_BIN" "$TMP/bin/rookery" || die "no Rookery binary at $ROOKERY_BIN"
 RK=$TMP/bin/rookery
 
 cat > "$TMP/probe.py" <<'PY'
-import socket, sys
+import os, socket, sys, time
 def four(port, word):
     try:
         s = socket.create_connection(("127.0.0.1", int(port)), timeout=1)
@@ -120,11 +120,25 @@ def four(port, word):
     except OSError:
         return ""
 cmd, args = sys.argv[1], sys.argv[2:]
-if cmd == "free":  # N distinct free ports (all bound at once)
-    socks = []
-    for _ in range(int(args[0])):
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
-    print(" ".join(str(s.getsockname()[1]) for s in socks))
+if cmd == "free":  # N distinct free ports below the ephemeral range (members are restarted)
+    try:
+        high = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        high = 32768
+    low, ports = 10000, []
+    start = (os.getpid() * 7919 + time.time_ns()) % (high - low)
+    for k in range(high - low):
+        port = low + (start + k) % (high - low)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port)); ports.append(port)
+        except OSError:
+            pass
+        finally:
+            s.close()
+        if len(ports) == int(args[0]):
+            break
+    print(" ".join(str(p) for p in ports))
 elif cmd == "modes":  # one word per port: leader / follower / down
     out = []
     for p in args:
