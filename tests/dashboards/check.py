@@ -57,7 +57,9 @@ PROMETHEUS = os.environ.get("PROMETHEUS") or shutil.which("prometheus") or "/usr
 PROMTOOL = os.environ.get("PROMTOOL") or shutil.which("promtool") or "/usr/bin/promtool"
 
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 import zkclient  # noqa: E402
+from free_ports import below_ephemeral  # noqa: E402
 
 RATE_INTERVAL = "15s"
 INTERVAL = "2s"
@@ -272,35 +274,8 @@ class Live:
         self.stale_reads = 0
 
     # ------------------------------------------------------------------ processes
-    def free_ports(self, n):
-        """n ports free a moment ago, below the kernel's ephemeral range: a port
-        from that range (what binding port 0 gives) can become the local end of
-        any outgoing connection (a client, a scrape) while a killed member is
-        down, and its restart then fails with "Address already in use"."""
-        try:
-            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-                high = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            high = 32768
-        low = 10000
-        start = (os.getpid() * 7919 + time.time_ns()) % (high - low)
-        ports = []
-        for k in range(high - low):
-            port = low + (start + k) % (high - low)
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", port))
-                ports.append(port)
-            except OSError:
-                continue
-            finally:
-                s.close()
-            if len(ports) == n:
-                return ports
-        raise RuntimeError(f"no {n} free ports in {low}..{high}")
-
     def setup(self):
-        ports = self.free_ports(13)
+        ports = below_ephemeral(13)
         self.client_ports = ports[0:3]
         self.quorum_ports = ports[3:6]
         self.election_ports = ports[6:9]

@@ -104,7 +104,7 @@ cp "$ROOKERY_BIN" "$TMP/bin/rookery" || die "no Rookery binary at $ROOKERY_BIN"
 RK=$TMP/bin/rookery
 
 cat > "$TMP/probe.py" <<'PY'
-import os, socket, sys, time
+import socket, sys
 def four(port, word):
     try:
         s = socket.create_connection(("127.0.0.1", int(port)), timeout=1)
@@ -120,26 +120,7 @@ def four(port, word):
     except OSError:
         return ""
 cmd, args = sys.argv[1], sys.argv[2:]
-if cmd == "free":  # N distinct free ports below the ephemeral range (members are restarted)
-    try:
-        high = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-    except (OSError, ValueError, IndexError):
-        high = 32768
-    low, ports = 10000, []
-    start = (os.getpid() * 7919 + time.time_ns()) % (high - low)
-    for k in range(high - low):
-        port = low + (start + k) % (high - low)
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port)); ports.append(port)
-        except OSError:
-            pass
-        finally:
-            s.close()
-        if len(ports) == int(args[0]):
-            break
-    print(" ".join(str(p) for p in ports))
-elif cmd == "modes":  # one word per port: leader / follower / down
+if cmd == "modes":  # one word per port: leader / follower / down
     out = []
     for p in args:
         m = [l[6:].strip() for l in four(p, "srvr").splitlines() if l.startswith("Mode: ")]
@@ -152,7 +133,7 @@ PY
 probe() { python3 "$TMP/probe.py" "$@"; }
 
 declare -A CPORT=() QPORT=() EPORT=() MPORT=()
-read -r -a ports <<<"$(probe free $((8 * N)))"
+read -r -a ports <<<"$(python3 "$REPO/tests/free_ports.py" $((8 * N)))"
 k=0
 for side in rookery zk; do
   for i in $(seq 1 $N); do

@@ -615,7 +615,6 @@ impl Core {
     /// leader left behind.
     fn reconnect(&mut self, conn: ConnId, req: ConnectRequest, revalidated: bool) {
         let id = req.session_id;
-        let closing = self.repl.leads() && self.expiry.is_closing(id);
         let Some(known) = self.tree.session(id) else {
             if revalidated || self.repl.links.is_none() {
                 self.refuse_as_expired(conn, &req);
@@ -628,7 +627,8 @@ impl Core {
             self.refuse_as_expired(conn, &req);
             return;
         }
-        if closing {
+        // Only the leader prepares closes (a member that stops leading forgets them).
+        if self.repl.leads() && self.expiry.is_closing(id) {
             self.revalidate(conn, req);
             return;
         }
